@@ -55,6 +55,7 @@ from xdsl.irdl import (
     irdl_op_definition,
     operand_def,
     opt_operand_def,
+    opt_prop_def,
     prop_def,
     result_def,
     traits_def,
@@ -68,6 +69,7 @@ from xdsl.utils.exceptions import VerifyException
 
 AnyTensor = base(TensorType)
 I64Array = DenseArrayBase.constr(i64)
+F32Array = DenseArrayBase.constr(f32)
 I64Int = IntegerAttr.constr(type=I64)
 F32Float = FloatAttr.constr(type=Float32Type)
 Bool = base(IntegerAttr)
@@ -362,12 +364,16 @@ class ConstantOp(IRDLOperation):
 
     def print(self, printer: Printer) -> None:
         value = self.value
-        count = math.prod(value.get_shape())
-        if count <= _HEX_THRESHOLD or len(value.data.data) == value.get_element_type().compile_time_size:
+        data = value.data.data
+        size = value.get_element_type().compile_time_size
+        if len(data) > size and data == data[:size] * (len(data) // size):
+            # a splat: print it as one element, as MLIR does
+            value = DenseIntOrFPElementsAttr(value.type, BytesAttr(data[:size]))
+        if math.prod(value.get_shape()) <= _HEX_THRESHOLD or len(value.data.data) == size:
             printer.print_string(" ")
             printer.print_attribute(value)
         else:  # fast path: bytes.hex() instead of xDSL's per-element unpacking
-            printer.print_string(f' dense<"0x{value.data.data.hex().upper()}"> : ')
+            printer.print_string(f' dense<"0x{data.hex().upper()}"> : ')
             printer.print_attribute(value.type)
         printer.print_op_attributes(self.attributes)
 
@@ -389,6 +395,38 @@ def _conv_props(strides: Sequence[int], pads: Sequence[int], dilations: Sequence
                 group: int) -> dict[str, Attribute]:
     return {"strides": i64_array(strides), "pads": i64_array(pads),
             "dilations": i64_array(dilations), "group": i64_attr(group)}
+
+
+ACTIVATIONS = ("relu", "clip", "leaky_relu", "sigmoid", "silu", "hard_swish", "tanh")
+"""Activations `nn-fuse-activation` can fold into conv2d / gemm. `activation_params`
+holds [min, max] for clip and [alpha] for leaky_relu, nothing for the others."""
+
+ACTIVATION_PARAM_COUNT = {"clip": 2, "leaky_relu": 1}
+
+
+def activation_props(activation: str | None,
+                     params: Sequence[float] = ()) -> dict[str, Attribute]:
+    """Properties describing a fused activation (none when `activation` is None)."""
+    if activation is None:
+        return {}
+    return {"activation": StringAttr(activation),
+            "activation_params": DenseArrayBase.from_list(
+                f32, [float(np.float32(p)) for p in params])}
+
+
+def _check_activation(props: Mapping[str, Attribute]) -> None:
+    if "activation" not in props:
+        if "activation_params" in props:
+            raise ShapeError("activation_params without activation")
+        return
+    act = str_of(props, "activation")
+    if act not in ACTIVATIONS:
+        raise ShapeError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {act}")
+    params = props.get("activation_params")
+    count = len(params.get_values()) if isinstance(params, DenseArrayBase) else 0
+    if count != ACTIVATION_PARAM_COUNT.get(act, 0):
+        raise ShapeError(f"activation {act} takes {ACTIVATION_PARAM_COUNT.get(act, 0)} "
+                         f"parameters, got {count}")
 
 
 def _check_conv_props(props: Mapping[str, Attribute]) -> tuple:
@@ -416,14 +454,21 @@ class Conv2dOp(NNOp):
     pads = prop_def(I64Array)
     dilations = prop_def(I64Array)
     group = prop_def(I64Int)
+    activation = opt_prop_def(StringAttr)
+    activation_params = opt_prop_def(F32Array)
 
     def __init__(self, input: SSAValue, weight: SSAValue, bias: SSAValue | None = None, *,
                  strides: Sequence[int] = (1, 1), pads: Sequence[int] = (0, 0, 0, 0),
-                 dilations: Sequence[int] = (1, 1), group: int = 1, name: str | None = None):
-        _init(self, [input, weight, bias], _conv_props(strides, pads, dilations, group), name)
+                 dilations: Sequence[int] = (1, 1), group: int = 1,
+                 activation: str | None = None, activation_params: Sequence[float] = (),
+                 name: str | None = None):
+        props = _conv_props(strides, pads, dilations, group)
+        props.update(activation_props(activation, activation_params))
+        _init(self, [input, weight, bias], props, name)
 
     @classmethod
     def infer_types(cls, operand_types, props):
+        _check_activation(props)
         n, c, h, w = _check_rank(operand_types[0], 4, "input")
         o, ci, kh, kw = _check_rank(operand_types[1], 4, "weight")
         strides, pads, dilations, group = _check_conv_props(props)
@@ -526,16 +571,21 @@ class GemmOp(NNOp):
     beta = prop_def(F32Float)
     trans_a = prop_def(Bool)
     trans_b = prop_def(Bool)
+    activation = opt_prop_def(StringAttr)
+    activation_params = opt_prop_def(F32Array)
 
     def __init__(self, a: SSAValue, b: SSAValue, c: SSAValue | None = None, *,
                  alpha: float = 1.0, beta: float = 1.0, trans_a: bool = False,
-                 trans_b: bool = False, name: str | None = None):
+                 trans_b: bool = False, activation: str | None = None,
+                 activation_params: Sequence[float] = (), name: str | None = None):
         props = {"alpha": f32_attr(alpha), "beta": f32_attr(beta),
                  "trans_a": bool_attr(trans_a), "trans_b": bool_attr(trans_b)}
+        props.update(activation_props(activation, activation_params))
         _init(self, [a, b, c], props, name)
 
     @classmethod
     def infer_types(cls, operand_types, props):
+        _check_activation(props)
         a = _check_rank(operand_types[0], 2, "A")
         b = _check_rank(operand_types[1], 2, "B")
         m, k = a[::-1] if int_of(props, "trans_a") else a
@@ -1146,7 +1196,7 @@ class ResizeOp(UnaryOp):
 
     name = "nn.resize"
     sizes = prop_def(I64Array)
-    scales = prop_def(DenseArrayBase.constr(f32))
+    scales = prop_def(F32Array)
     mode = prop_def(StringAttr)
     coordinate_transformation_mode = prop_def(StringAttr)
     nearest_mode = prop_def(StringAttr)
