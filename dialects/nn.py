@@ -20,18 +20,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import ClassVar
 
 import numpy as np
 from xdsl.dialects.builtin import (
     I64,
-    BoolAttr,
     BytesAttr,
     DenseArrayBase,
     DenseIntOrFPElementsAttr,
-    Float16Type,
     Float32Type,
-    Float64Type,
     FloatAttr,
     IntegerAttr,
     IntegerType,
@@ -354,7 +350,8 @@ class ConstantOp(IRDLOperation):
     def verify_(self) -> None:
         value_type = self.value.type
         count = math.prod(value_type.get_shape())
-        stored = len(self.value.data.data) // max(1, self.value.get_element_type().compile_time_size)
+        element_size = self.value.get_element_type().compile_time_size
+        stored = len(self.value.data.data) // max(1, element_size)
         if stored not in (1, count):
             raise VerifyException(f"nn.constant: payload holds {stored} elements, "
                                   f"{value_type} needs {count}")
@@ -707,7 +704,8 @@ class GeluOp(UnaryOp):
     @classmethod
     def infer_types(cls, operand_types, props):
         if str_of(props, "approximate") not in ("none", "tanh"):
-            raise ShapeError(f"approximate must be none or tanh, got {str_of(props, 'approximate')}")
+            raise ShapeError("approximate must be none or tanh, got "
+                             f"{str_of(props, 'approximate')}")
         return super().infer_types(operand_types, props)
 
 
@@ -1041,7 +1039,8 @@ class ConcatOp(NNOp):
                 raise ShapeError("inputs have different element types")
             if len(s) != len(shapes[0]) or any(
                     a != b for i, (a, b) in enumerate(zip(s, shapes[0], strict=True)) if i != axis):
-                raise ShapeError(f"input {list(s)} does not match {list(shapes[0])} off axis {axis}")
+                raise ShapeError(f"input {list(s)} does not match {list(shapes[0])} "
+                                 f"off axis {axis}")
         out = list(shapes[0])
         out[axis] = sum(s[axis] for s in shapes)
         return [TensorType(first.element_type, out)]
@@ -1172,7 +1171,8 @@ class PadOp(UnaryOp):
             raise ShapeError(f"mode must be one of {', '.join(PAD_MODES)}, got {mode}")
         if len(pads) != 2 * len(shape):
             raise ShapeError(f"pads need {2 * len(shape)} values, got {len(pads)}")
-        out = [d + b + e for d, b, e in zip(shape, pads[:len(shape)], pads[len(shape):], strict=True)]
+        begins, ends = pads[:len(shape)], pads[len(shape):]
+        out = [d + b + e for d, b, e in zip(shape, begins, ends, strict=True)]
         if min(out, default=1) < 0:
             raise ShapeError(f"pads {list(pads)} crop more than the input {list(shape)}")
         if mode == "reflect" and any(
@@ -1222,7 +1222,8 @@ class ResizeOp(UnaryOp):
                              ("coordinate_transformation_mode", COORDINATE_MODES),
                              ("nearest_mode", NEAREST_MODES)):
             if str_of(props, key) not in allowed:
-                raise ShapeError(f"{key} must be one of {', '.join(allowed)}, got {str_of(props, key)}")
+                raise ShapeError(f"{key} must be one of {', '.join(allowed)}, "
+                                 f"got {str_of(props, key)}")
         if len(sizes) != len(shape) or len(scales) != len(shape):
             raise ShapeError(f"sizes and scales need {len(shape)} values each")
         if min(sizes, default=1) < 1 or min(scales, default=1.0) <= 0:

@@ -17,7 +17,9 @@ DATA = Path(__file__).parent / "data"
 IR = """
 func.func @main(%x: tensor<1x3x8x8xf32>) -> tensor<1x4x8x8xf32> {
   %w = nn.constant dense<0.25> : tensor<4x3x3x3xf32>
-  %c = nn.conv2d %x, %w {rkc.name = "conv1", strides = array<i64: 1, 1>, pads = array<i64: 1, 1, 1, 1>, dilations = array<i64: 1, 1>, group = 1 : i64} : (tensor<1x3x8x8xf32>, tensor<4x3x3x3xf32>) -> tensor<1x4x8x8xf32>
+  %c = nn.conv2d %x, %w {rkc.name = "conv1", strides = array<i64: 1, 1>,
+       pads = array<i64: 1, 1, 1, 1>, dilations = array<i64: 1, 1>, group = 1 : i64}
+       : (tensor<1x3x8x8xf32>, tensor<4x3x3x3xf32>) -> tensor<1x4x8x8xf32>
   %r = nn.relu %c {rkc.name = "relu1"} : (tensor<1x4x8x8xf32>) -> tensor<1x4x8x8xf32>
   func.return %r : tensor<1x4x8x8xf32>
 }

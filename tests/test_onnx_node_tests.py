@@ -27,10 +27,10 @@ MAX_OPSET = 21
 
 INCLUDE = re.compile(
     r"test_(abs|add|argmax|averagepool_2d|basic_conv|batchnorm|cast_FLOAT_to_(INT32|INT64)"
-    r"|clip|concat|conv_with|convtranspose|div|dropout|erf|exp|flatten|gelu|gemm"
+    r"|clip|concat|conv_with|convtranspose|div|dropout|erf|exp($|_example)|flatten|gelu|gemm"
     r"|globalaveragepool|globalmaxpool|hardsigmoid|hardswish|identity|layer_normalization"
-    r"|leakyrelu|log|matmul|max|maxpool_2d|min|mul|neg|pow|prelu|reduce_max|reduce_mean"
-    r"|reduce_sum|relu|reshape|resize|sigmoid|slice|softmax|split|sqrt|squeeze|sub|tanh"
+    r"|leakyrelu|log|matmul_|max|maxpool_2d|min|mul|neg|pow|prelu|reduce_max|reduce_mean"
+    r"|reduce_sum_(?!square)|relu|reshape|resize|sigmoid|slice|softmax|split|sqrt|squeeze|sub|tanh"
     r"|transpose|unsqueeze|upsample)")
 
 EXCLUDE = {
@@ -47,9 +47,22 @@ EXCLUDE = {
     r"maxpool_2d_uint8|averagepool_2d_(dilations|precomputed_same_upper_pads)":
         "not claimed (dilated average pooling)",
     r"_sequence|identity_opt|_opt$": "sequence / optional types",
-    r"convtranspose_(autopad_same|output_shape|kernel_shape)": "ConvTranspose output_shape / auto_pad",
+    r"half_pixel_symmetric": "Resize coordinate mode half_pixel_symmetric (opset 19+) not claimed",
+    r"test_upsample_nearest": "an opset-9 model; rkc reads opsets 11 to 21",
     r"gelu.*_2": "double-precision Gelu test data",
 }
+
+# Expected data that disagrees with onnxruntime: these compare against onnxruntime instead.
+ORT_ORACLE = {
+    "test_averagepool_2d_ceil_last_window_starts_on_pad":
+        "the stored expected output is rounded to 4 decimals",
+    "test_resize_downsample_scales_linear_align_corners":
+        "the ONNX reference computes the coordinate with the float scale, onnxruntime with "
+        "(in - 1) / (out - 1)",
+}
+
+# Outputs beyond those rkc claims (training statistics) are removed from these models.
+CLAIMED_OUTPUTS = {"test_layer_normalization": 1}
 
 # Inputs the frontend needs as constants: op type -> input indices.
 CONSTANT_INPUTS = {
@@ -100,6 +113,15 @@ def _freeze_constant_inputs(model: onnx.ModelProto, inputs: list[np.ndarray]) ->
     return keep
 
 
+def _onnxruntime(model: onnx.ModelProto, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(model.SerializeToString(),
+                                           providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+    return session.run(None, dict(zip(names, inputs, strict=True)))
+
+
 def _opset(model: onnx.ModelProto) -> int:
     return max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
 
@@ -119,15 +141,21 @@ def test_node(case) -> None:
             RESULTS[case.name] = "unconvertible"
             pytest.skip(f"opset {_opset(case.model)} model cannot be converted to {MAX_OPSET}: "
                         f"{str(e).splitlines()[0][:100]}")
+    outputs_kept = next((n for p, n in CLAIMED_OUTPUTS.items() if case.name.startswith(p)), None)
+    if outputs_kept is not None:
+        del model.graph.output[outputs_kept:]
     RESULTS[case.name] = "failed"
     for inputs, expected in case.data_sets:
         frozen = onnx.ModelProto()
         frozen.CopyFrom(model)
         inputs = _freeze_constant_inputs(frozen, list(inputs))
+        if case.name in ORT_ORACLE:
+            expected = _onnxruntime(frozen, inputs)
+        expected = list(expected)[:len(frozen.graph.output)]
         module = import_onnx(frozen)
         outputs = list(run_module(module, inputs).values())
-        assert len(outputs) >= len(expected)
-        for got, want in zip(outputs, expected, strict=False):
+        assert len(outputs) == len(expected)
+        for got, want in zip(outputs, expected, strict=True):
             want = np.asarray(want)
             assert got.shape == want.shape, f"shape {got.shape} != {want.shape}"
             if want.dtype.kind == "f":
@@ -141,9 +169,11 @@ def test_node_test_summary() -> None:
     """Runs last (pytest keeps file order); prints passed / tried."""
     tried = [n for n, r in RESULTS.items() if r in ("passed", "failed")]
     passed = [n for n in tried if RESULTS[n] == "passed"]
-    skipped = [n for n, r in RESULTS.items() if r in ("excluded", "unconvertible")]
-    print(f"\nONNX node tests: {len(passed)} passed / {len(tried)} tried "
-          f"({len(skipped)} skipped as not claimed or not convertible to opset {MAX_OPSET})")
+    excluded = [n for n, r in RESULTS.items() if r == "excluded"]
+    unconvertible = [n for n, r in RESULTS.items() if r == "unconvertible"]
+    print(f"\nONNX node tests: {len(passed)} passed / {len(tried)} tried; skipped: "
+          f"{len(excluded)} not claimed, {len(unconvertible)} not convertible to opset "
+          f"{MAX_OPSET}")
     if RESULTS:
         assert tried, "no node test was tried"
 

@@ -13,7 +13,8 @@ from rkc.dialects import nn
 from rkc.interpreter import kernels as k
 
 
-def apply_activation(y: np.ndarray, activation: str | None, params: tuple[float, ...]) -> np.ndarray:
+def apply_activation(y: np.ndarray, activation: str | None,
+                     params: tuple[float, ...]) -> np.ndarray:
     """The fused activation of a conv2d / gemm, with the same kernels as the unfused ops."""
     match activation:
         case None:
