@@ -875,6 +875,11 @@ def _resize_cases() -> list[OnnxCase]:
             {"mode": "linear"},
             opset=9,
         ),
+        # opset 10 Resize (X, scales) behaves like Upsample, and also shrinks
+        _case("resize_op10_nearest_shrink", "Resize", {"x": x}, {"scales": _f32(1, 1, 0.5, 0.75)},
+              opset=10),
+        _case("resize_op10_linear_x3_x1_5", "Resize", {"x": x},
+              {"scales": _f32(1, 1, 3, 1.5)}, {"mode": "linear"}, opset=10),
     ]
     return cases
 

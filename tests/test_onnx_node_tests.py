@@ -48,7 +48,6 @@ EXCLUDE = {
         "not claimed (dilated average pooling)",
     r"_sequence|identity_opt|_opt$": "sequence / optional types",
     r"half_pixel_symmetric": "Resize coordinate mode half_pixel_symmetric (opset 19+) not claimed",
-    r"test_upsample_nearest": "an opset-9 model; rkc reads opsets 11 to 21",
     r"gelu.*_2": "double-precision Gelu test data",
 }
 

@@ -1,4 +1,4 @@
-"""ONNX frontend: an ONNX model (default domain, opsets 11 to 21) becomes a module with
+"""ONNX frontend: an ONNX model (default domain, opsets 9 to 21) becomes a module with
 one `func.func @main` made of `nn` ops.
 
 The import is one walk over the graph in topological order. Every tensor name maps to
@@ -33,7 +33,7 @@ from rkc.dialects import nn
 from rkc.errors import RkcError
 from rkc.graph import ENTRY, set_io_names
 
-MIN_OPSET, MAX_OPSET = 11, 21
+MIN_OPSET, MAX_OPSET = 9, 21
 
 Value = SSAValue | np.ndarray
 
@@ -1087,7 +1087,10 @@ def _resize_arg(im: _Importer, node: Node, i: int, what: str) -> np.ndarray | No
 
 
 def _resize(im: _Importer, node: Node) -> Operation:
-    """Resize (opset 11+) with constant scales or sizes -> nn.resize with both."""
+    """Resize (opset 11+) with constant scales or sizes -> nn.resize with both. Opset 10's
+    Resize (X, scales) has Upsample's semantics."""
+    if node.opset < 11:
+        return _upsample(im, node)
     x = im.operand(node, 0)
     shape = _shape_of(x)
     mode = node.attr("mode", "nearest")
@@ -1134,8 +1137,12 @@ def _upsample(im: _Importer, node: Node) -> Operation:
         raise node.error(f"scales {scales} need {len(shape)} values")
     sizes = [int(np.floor(np.float32(d) * np.float32(s))) for d, s in zip(shape, scales,
                                                                            strict=True)]
+    # onnxruntime's legacy nearest rounding: floor when enlarging, ceil when shrinking
+    if min(scales) < 1 < max(scales) and mode == "nearest":
+        raise node.error(f"nearest scales {scales} mix enlarging and shrinking axes")
+    nearest_mode = "ceil" if min(scales) < 1 else "floor"
     return nn.ResizeOp(x, sizes, scales, mode=mode, coordinate_transformation_mode="asymmetric",
-                       nearest_mode="floor", name=node.name)
+                       nearest_mode=nearest_mode, name=node.name)
 
 
 CAST_TYPES = {TensorProto.FLOAT: np.float32, TensorProto.FLOAT16: np.float16,
