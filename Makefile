@@ -25,6 +25,10 @@ demo: $(STAMP)
 	$(BIN)/python examples/ppocr_cls_input.py $(IMAGE) -o $(DEMO)/x.npy
 	$(BIN)/rkc run $(DEMO)/cls.opt.mlir --input x=$(DEMO)/x.npy --layers --output $(DEMO)/out.npz
 	$(BIN)/python examples/ppocr_cls_result.py $(DEMO)/out.npz
+	@echo "--- the same text line turned upside down:"
+	$(BIN)/python examples/ppocr_cls_input.py $(IMAGE) --rotate 180 -o $(DEMO)/x180.npy
+	$(BIN)/rkc run $(DEMO)/cls.opt.mlir --input x=$(DEMO)/x180.npy --output $(DEMO)/out180.npz
+	$(BIN)/python examples/ppocr_cls_result.py $(DEMO)/out180.npz
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

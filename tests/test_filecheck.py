@@ -15,6 +15,7 @@ TESTS = sorted(p.name for p in FILECHECK_DIR.glob("*.mlir"))
 def test_filecheck(name: str) -> None:
     env = dict(os.environ)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    out = subprocess.run([sys.executable, "-m", "lit", "-v", str(FILECHECK_DIR / name)],
+    lit = [sys.executable, "-c", "from lit.main import main; main()"]
+    out = subprocess.run([*lit, "-v", str(FILECHECK_DIR / name)],
                          capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stdout + out.stderr

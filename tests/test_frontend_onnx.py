@@ -13,8 +13,8 @@ import onnx
 import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
-from rkc.dialects import nn
 
+from rkc.dialects import nn
 from rkc.errors import RkcError
 from rkc.frontend.onnx import import_onnx, parse_input_shapes
 from rkc.graph import input_names, main_function, output_names

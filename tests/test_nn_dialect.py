@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from rkc.dialects import nn
 from xdsl.dialects.builtin import TensorType, f16, f32, i64
 from xdsl.parser import Parser
 from xdsl.utils.exceptions import VerifyException
 from xdsl.utils.test_value import create_ssa_value
 
+from rkc.dialects import nn
 from rkc.registry import make_context
 
 
