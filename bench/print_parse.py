@@ -11,12 +11,12 @@ import argparse
 import time
 
 import numpy as np
-from rkc.dialects import nn
 from xdsl.builder import ImplicitBuilder
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp, TensorType, f32
 from xdsl.parser import Parser
 
+from rkc.dialects import nn
 from rkc.registry import make_context
 from rkc.table import format_table
 
