@@ -63,6 +63,8 @@ from xdsl.printer import Printer
 from xdsl.traits import ConstantLike, Pure
 from xdsl.utils.exceptions import VerifyException
 
+from rkc.dialects.quant import UniformQuantizedType, quantized_element
+
 AnyTensor = base(TensorType)
 I64Array = DenseArrayBase.constr(i64)
 F32Array = DenseArrayBase.constr(f32)
@@ -98,7 +100,10 @@ ELEMENT_TO_NUMPY[i1] = np.dtype(np.bool_)
 
 
 def numpy_dtype(element_type: Attribute) -> np.dtype:
-    """The numpy dtype that holds values of an `nn` element type."""
+    """The numpy dtype that holds values of an `nn` element type (for a quantized type,
+    its storage)."""
+    if isinstance(element_type, UniformQuantizedType):
+        return element_type.storage_dtype
     try:
         return ELEMENT_TO_NUMPY[element_type]
     except KeyError:
@@ -186,6 +191,12 @@ def str_of(props: Mapping[str, Attribute], key: str) -> str:
     return attr.data
 
 
+def _expressed(t: Attribute) -> Attribute:
+    """A quantized tensor type as the float type it stands for; other types unchanged."""
+    q = quantized_element(t)
+    return TensorType(q.expressed, t.get_shape()) if q is not None else t
+
+
 def _tensor(t: Attribute, what: str) -> TensorType:
     if not isinstance(t, TensorType):
         raise ShapeError(f"{what} must be a tensor, got {t}")
@@ -267,11 +278,24 @@ class NNOp(IRDLOperation):
         return False
 
     def verify_(self) -> None:
+        """Quantized operands and results are checked as the float types they express;
+        an op is either float or quantized throughout (integer results aside)."""
+        operand_types = [o.type for o in self.operands]
         try:
-            expected = self.infer_types([o.type for o in self.operands], self.properties)
+            expected = self.infer_types([_expressed(t) for t in operand_types], self.properties)
         except ShapeError as e:
             raise VerifyException(f"{self.name}: {e}") from None
         actual = [r.type for r in self.results]
+        quantized = [t for t in operand_types + actual if quantized_element(t) is not None]
+        if quantized:
+            for t in operand_types + actual:
+                if isinstance(t, TensorType) and t.element_type == f32:
+                    raise VerifyException(f"{self.name}: mixes quantized and f32 tensors; "
+                                          f"convert with quant.quantize / quant.dequantize")
+                q = quantized_element(t)
+                if q is not None:
+                    q.verify_for_shape(t.get_shape())
+            actual = [_expressed(t) for t in actual]
         if list(expected) != actual:
             raise VerifyException(
                 f"{self.name}: result type {', '.join(map(str, actual))} does not match "
@@ -338,10 +362,13 @@ class ConstantOp(IRDLOperation):
     output = result_def(AnyTensor)
     traits = traits_def(Pure(), ConstantLike())
 
-    def __init__(self, value: DenseIntOrFPElementsAttr | np.ndarray, name: str | None = None):
+    def __init__(self, value: DenseIntOrFPElementsAttr | np.ndarray, name: str | None = None,
+                 result_type: TensorType | None = None):
+        """`result_type` may give the integer value a quantized element type."""
         if isinstance(value, np.ndarray):
             value = ndarray_to_dense(value)
-        super().__init__(properties={"value": value}, result_types=[value.type],
+        super().__init__(properties={"value": value},
+                         result_types=[result_type if result_type is not None else value.type],
                          attributes={NAME_ATTR: StringAttr(name)} if name else {})
 
     def to_numpy(self) -> np.ndarray:
@@ -355,9 +382,15 @@ class ConstantOp(IRDLOperation):
         if stored not in (1, count):
             raise VerifyException(f"nn.constant: payload holds {stored} elements, "
                                   f"{value_type} needs {count}")
-        if self.output.type != value_type:
-            raise VerifyException(f"nn.constant: result type {self.output.type} differs from "
-                                  f"the value's type {value_type}")
+        result = self.output.type
+        if result == value_type:
+            return
+        q = quantized_element(result)
+        if (q is None or q.storage != value_type.get_element_type()
+                or tuple(result.get_shape()) != tuple(value_type.get_shape())):
+            raise VerifyException(f"nn.constant: result type {result} is neither the value's "
+                                  f"type {value_type} nor a quantized type stored in it")
+        q.verify_for_shape(result.get_shape())
 
     def print(self, printer: Printer) -> None:
         value = self.value
@@ -372,6 +405,9 @@ class ConstantOp(IRDLOperation):
         else:  # fast path: bytes.hex() instead of xDSL's per-element unpacking
             printer.print_string(f' dense<"0x{data.hex().upper()}"> : ')
             printer.print_attribute(value.type)
+        if self.output.type != value.type:
+            printer.print_string(" as ")
+            printer.print_attribute(self.output.type)
         printer.print_op_attributes(self.attributes)
 
     @classmethod
@@ -379,8 +415,13 @@ class ConstantOp(IRDLOperation):
         value = parser.parse_attribute()
         if not isinstance(value, DenseIntOrFPElementsAttr):
             parser.raise_error("nn.constant expects a dense<...> literal")
+        result_type = None
+        if parser.parse_optional_keyword("as") is not None:
+            result_type = parser.parse_type()
+            if not isinstance(result_type, TensorType):
+                parser.raise_error("nn.constant: the type after 'as' must be a tensor type")
         attributes = parser.parse_optional_attr_dict()
-        op = cls(value)
+        op = cls(value, result_type=result_type)
         op.attributes.update(attributes)
         return op
 

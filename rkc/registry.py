@@ -30,6 +30,7 @@ def _load(module: str, name: str) -> Callable[[], object]:
 
 DIALECTS: dict[str, Callable[[], Dialect]] = {
     "nn": _load("rkc.dialects.nn", "NN"),
+    "quant": _load("rkc.dialects.quant", "QUANT"),
 }
 
 PASSES: dict[str, Callable[[], type[ModulePass]]] = {

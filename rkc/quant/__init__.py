@@ -1,0 +1,1 @@
+"""Quantization: calibration, quantized arithmetic, precision control."""
