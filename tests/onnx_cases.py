@@ -245,7 +245,9 @@ def _conv_transpose_cases() -> list[OnnxCase]:
         name = f"convtranspose_{tag}"
         consts = {"w": _w(name, *ws)}
         if bias:
-            consts["b"] = _w(name + "b", ws[1] * int(attrs.get("group", 1)))  # type: ignore[call-overload]
+            group = attrs.get("group", 1)
+            assert isinstance(group, int)
+            consts["b"] = _w(name + "b", ws[1] * group)
         cases.append(_case(name, "ConvTranspose", {"x": xs}, consts, attrs))
     return cases
 
@@ -876,10 +878,21 @@ def _resize_cases() -> list[OnnxCase]:
             opset=9,
         ),
         # opset 10 Resize (X, scales) behaves like Upsample, and also shrinks
-        _case("resize_op10_nearest_shrink", "Resize", {"x": x}, {"scales": _f32(1, 1, 0.5, 0.75)},
-              opset=10),
-        _case("resize_op10_linear_x3_x1_5", "Resize", {"x": x},
-              {"scales": _f32(1, 1, 3, 1.5)}, {"mode": "linear"}, opset=10),
+        _case(
+            "resize_op10_nearest_shrink",
+            "Resize",
+            {"x": x},
+            {"scales": _f32(1, 1, 0.5, 0.75)},
+            opset=10,
+        ),
+        _case(
+            "resize_op10_linear_x3_x1_5",
+            "Resize",
+            {"x": x},
+            {"scales": _f32(1, 1, 3, 1.5)},
+            {"mode": "linear"},
+            opset=10,
+        ),
     ]
     return cases
 
