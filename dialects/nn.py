@@ -43,7 +43,7 @@ from xdsl.dialects.builtin import (
     i32,
     i64,
 )
-from xdsl.ir import Attribute, Dialect, SSAValue, TypeAttribute
+from xdsl.ir import Attribute, Dialect, Operation, SSAValue, TypeAttribute
 from xdsl.irdl import (
     IRDLOperation,
     ParsePropInAttrDict,
@@ -195,6 +195,18 @@ def _expressed(t: Attribute) -> Attribute:
     """A quantized tensor type as the float type it stands for; other types unchanged."""
     q = quantized_element(t)
     return TensorType(q.expressed, t.get_shape()) if q is not None else t
+
+
+def node_name(op: Operation) -> str | None:
+    """The op's source node name (`rkc.name`), if it has one."""
+    attr = op.attributes.get(NAME_ATTR)
+    return attr.data if isinstance(attr, StringAttr) else None
+
+
+def constant_value(value: SSAValue | None) -> np.ndarray | None:
+    """The array an `nn.constant` produces, or None for any other value."""
+    owner = value.owner if value is not None else None
+    return owner.to_numpy() if isinstance(owner, ConstantOp) else None
 
 
 def _tensor(t: Attribute, what: str) -> TensorType:

@@ -49,20 +49,10 @@ from rkc.interpreter import evaluate_op
 DEFAULT_MAX_FOLD_ELEMENTS = 16 * 1024 * 1024
 
 
-def constant_value(value: SSAValue) -> np.ndarray | None:
-    """The array of `value` when an `nn.constant` defines it, else None."""
-    owner = value.owner
-    return owner.to_numpy() if isinstance(owner, nn.ConstantOp) else None
-
-
 def _shape(value: SSAValue) -> tuple[int, ...]:
     assert isinstance(value.type, TensorType)
     return tuple(value.type.get_shape())
 
-
-def _name(op: Operation) -> str | None:
-    attr = op.attributes.get(nn.NAME_ATTR)
-    return attr.data if isinstance(attr, builtin.StringAttr) else None
 
 
 # ---------------------------------------------------------------------------
@@ -100,7 +90,7 @@ class FoldConstantOp(RewritePattern):
                 return
             if array.dtype != dtype or dtype == np.bool_:
                 return  # folding must not change what downstream ops see
-            constants.append(nn.ConstantOp(array, name=_name(op)))
+            constants.append(nn.ConstantOp(array, name=nn.node_name(op)))
         rewriter.replace(op, constants, [c.output for c in constants])
 
 
@@ -187,7 +177,7 @@ class RemoveSingleSplit(RewritePattern):
 # algebraic identities
 # ---------------------------------------------------------------------------
 def _is_all(value: SSAValue, fill: float) -> bool:
-    array = constant_value(value)
+    array = nn.constant_value(value)
     return array is not None and array.size > 0 and bool(np.all(array == fill))
 
 
@@ -226,7 +216,7 @@ class FoldReshapeChain(RewritePattern):
         if source.type == op.output.type:
             _forward(rewriter, op, source)
         else:
-            rewriter.replace(op, nn.ReshapeOp(source, _shape(op.output), name=_name(op)))
+            rewriter.replace(op, nn.ReshapeOp(source, _shape(op.output), name=nn.node_name(op)))
 
 
 class FoldTransposePair(RewritePattern):
@@ -242,7 +232,7 @@ class FoldTransposePair(RewritePattern):
         if perm == list(range(len(perm))):
             _forward(rewriter, op, inner.input)
         else:
-            rewriter.replace(op, nn.TransposeOp(inner.input, perm, name=_name(op)))
+            rewriter.replace(op, nn.TransposeOp(inner.input, perm, name=nn.node_name(op)))
 
 
 # ---------------------------------------------------------------------------

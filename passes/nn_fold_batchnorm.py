@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 from xdsl.context import Context
 from xdsl.dialects import builtin
-from xdsl.ir import Operation, SSAValue
+from xdsl.ir import SSAValue
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
     GreedyRewritePatternApplier,
@@ -44,16 +44,6 @@ from xdsl.pattern_rewriter import (
 from rkc.dialects import nn
 
 
-def _constant(value: SSAValue | None) -> np.ndarray | None:
-    owner = value.owner if value is not None else None
-    return owner.to_numpy() if isinstance(owner, nn.ConstantOp) else None
-
-
-def _name(op: Operation) -> str | None:
-    attr = op.attributes.get(nn.NAME_ATTR)
-    return attr.data if isinstance(attr, builtin.StringAttr) else None
-
-
 def _keep_hints(*pairs: tuple[SSAValue | None, SSAValue]) -> None:
     """Give the new values the SSA names of the values they replace (cosmetic); a
     bias that did not exist is called `bias`."""
@@ -63,7 +53,7 @@ def _keep_hints(*pairs: tuple[SSAValue | None, SSAValue]) -> None:
 
 def _bn_affine(bn: nn.BatchNormOp) -> tuple[np.ndarray, np.ndarray] | None:
     """(s, t) in float64 with batch_norm(y) = y * s + t per channel, if constant."""
-    params = [_constant(v) for v in (bn.scale, bn.bias, bn.mean, bn.var)]
+    params = [nn.constant_value(v) for v in (bn.scale, bn.bias, bn.mean, bn.var)]
     if any(p is None for p in params):
         return None
     scale, bias, mean, var = (p.astype(np.float64) for p in params)
@@ -79,8 +69,8 @@ class FoldBatchNormIntoConv(RewritePattern):
         if (not isinstance(conv, nn.Conv2dOp) or conv.activation is not None
                 or not conv.output.has_one_use()):
             return
-        weight = _constant(conv.weight)
-        bias = _constant(conv.bias) if conv.bias is not None else None
+        weight = nn.constant_value(conv.weight)
+        bias = nn.constant_value(conv.bias) if conv.bias is not None else None
         if weight is None or (conv.bias is not None and bias is None):
             return
         affine = _bn_affine(bn)
@@ -97,7 +87,7 @@ class FoldBatchNormIntoConv(RewritePattern):
             conv.input, w_op.output, b_op.output,
             strides=nn.ints(props, "strides"), pads=nn.ints(props, "pads"),
             dilations=nn.ints(props, "dilations"), group=nn.int_of(props, "group"),
-            name=_name(conv))
+            name=nn.node_name(conv))
         _keep_hints((conv.weight, w_op.output), (conv.bias, b_op.output),
                     (conv.output, new_conv.output))
         rewriter.replace(bn, [w_op, b_op, new_conv])
@@ -111,8 +101,8 @@ class FoldBatchNormIntoGemm(RewritePattern):
         if (not isinstance(gemm, nn.GemmOp) or gemm.activation is not None
                 or not gemm.output.has_one_use()):
             return
-        b = _constant(gemm.b)
-        c = _constant(gemm.c) if gemm.c is not None else None
+        b = nn.constant_value(gemm.b)
+        c = nn.constant_value(gemm.c) if gemm.c is not None else None
         if b is None or (gemm.c is not None and c is None):
             return
         affine = _bn_affine(bn)
@@ -130,7 +120,7 @@ class FoldBatchNormIntoGemm(RewritePattern):
         c_op = nn.ConstantOp(np.asarray(new_c).astype(b.dtype))
         new_gemm = nn.GemmOp(
             gemm.a, b_op.output, c_op.output, alpha=nn.float_of(props, "alpha"), beta=1.0,
-            trans_a=bool(nn.int_of(props, "trans_a")), trans_b=trans_b, name=_name(gemm))
+            trans_a=bool(nn.int_of(props, "trans_a")), trans_b=trans_b, name=nn.node_name(gemm))
         _keep_hints((gemm.b, b_op.output), (gemm.c, c_op.output),
                     (gemm.output, new_gemm.output))
         rewriter.replace(bn, [b_op, c_op, new_gemm])

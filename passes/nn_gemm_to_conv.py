@@ -27,7 +27,7 @@ import numpy as np
 from xdsl.context import Context
 from xdsl.dialects import builtin
 from xdsl.dialects.builtin import TensorType
-from xdsl.ir import Operation, SSAValue
+from xdsl.ir import Operation
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
     GreedyRewritePatternApplier,
@@ -40,16 +40,6 @@ from xdsl.pattern_rewriter import (
 from rkc.dialects import nn
 
 
-def _constant(value: SSAValue | None) -> np.ndarray | None:
-    owner = value.owner if value is not None else None
-    return owner.to_numpy() if isinstance(owner, nn.ConstantOp) else None
-
-
-def _name(op: Operation) -> str | None:
-    attr = op.attributes.get(nn.NAME_ATTR)
-    return attr.data if isinstance(attr, builtin.StringAttr) else None
-
-
 def _channel_bias(c: np.ndarray, m: int) -> np.ndarray | None:
     """C as a [M] vector, when broadcasting it to [N, M] repeats it on every row."""
     if c.ndim > 2 or (c.ndim == 2 and c.shape[0] != 1):
@@ -60,8 +50,8 @@ def _channel_bias(c: np.ndarray, m: int) -> np.ndarray | None:
 class GemmToConv(RewritePattern):
     @op_type_rewrite_pattern
     def match_and_rewrite(self, gemm: nn.GemmOp, rewriter: PatternRewriter) -> None:
-        b = _constant(gemm.b)
-        c = _constant(gemm.c) if gemm.c is not None else None
+        b = nn.constant_value(gemm.b)
+        c = nn.constant_value(gemm.c) if gemm.c is not None else None
         if b is None or (gemm.c is not None and c is None):
             return
         out_type = gemm.output.type
@@ -95,7 +85,7 @@ class GemmToConv(RewritePattern):
                   if gemm.activation_params is not None else [])
         conv = nn.Conv2dOp(to4.output, w_op.output, b_op.output if b_op else None,
                            activation=activation, activation_params=params,
-                           name=_name(gemm))
+                           name=nn.node_name(gemm))
         new_ops += [conv, nn.ReshapeOp(conv.output, [n, m])]
         w_op.output.name_hint = "weight"  # cosmetic: readable SSA names in dumps
         if b_op is not None:

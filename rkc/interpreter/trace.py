@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from xdsl.dialects.builtin import StringAttr
 from xdsl.interpreter import Interpreter, PythonValues
 from xdsl.ir import Operation
 
@@ -29,8 +28,7 @@ class LayerRecord:
 
 def layer_name(op: Operation, index: int) -> str:
     """The op's source node name, or `<op>#<index>` when it has none."""
-    attr = op.attributes.get(nn.NAME_ATTR)
-    return attr.data if isinstance(attr, StringAttr) else f"{op.name}#{index}"
+    return nn.node_name(op) or f"{op.name}#{index}"
 
 
 @dataclass
