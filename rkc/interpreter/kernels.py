@@ -19,6 +19,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from rkc.dialects.nn import pool_output_size
+
 # ---------------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------------
@@ -481,29 +483,6 @@ def layer_norm(
 # ---------------------------------------------------------------------------
 # Pooling
 # ---------------------------------------------------------------------------
-
-
-def pool_output_size(
-    in_size: int,
-    kernel: int,
-    stride: int,
-    pad_begin: int,
-    pad_end: int,
-    dilation: int,
-    ceil_mode: bool,
-) -> int:
-    """Output length of an ONNX pooling window along one axis.
-
-    floor((in + pads - ((k-1)*d+1)) / s) + 1, or ceil(...) + 1 with ceil_mode, in which case
-    a last window that would start in the end padding (start >= in + pad_begin) is dropped.
-    """
-    span = in_size + pad_begin + pad_end - ((kernel - 1) * dilation + 1)
-    if not ceil_mode:
-        return span // stride + 1
-    out = -(-span // stride) + 1
-    if (out - 1) * stride >= in_size + pad_begin:
-        out -= 1
-    return out
 
 
 def _pool_pad(
