@@ -129,7 +129,7 @@ def tensor_type(dtype: np.dtype | type | Attribute, shape: Sequence[int]) -> Ten
 
 def ndarray_to_dense(array: np.ndarray) -> DenseIntOrFPElementsAttr:
     """Wrap an array as a dense attribute by copying its bytes (no Python lists)."""
-    array = np.ascontiguousarray(array)
+    array = np.asarray(array, order="C")
     if array.dtype == np.bool_:
         raise ShapeError("boolean constants are not supported; cast them to an integer type")
     el = element_type(array.dtype)

@@ -90,7 +90,7 @@ class FoldConstantOp(RewritePattern):
                 return
             if array.dtype != dtype or dtype == np.bool_:
                 return  # folding must not change what downstream ops see
-            constants.append(nn.ConstantOp(array, name=nn.node_name(op)))
+            constants.append(nn.ConstantOp(array, name=nn.node_name(op), result_type=t))
         rewriter.replace(op, constants, [c.output for c in constants])
 
 

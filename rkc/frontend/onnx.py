@@ -6,7 +6,9 @@ either an `np.ndarray` (a constant known at import time) or an SSA value. A node
 inputs are all constants is evaluated with numpy (`FOLDERS`, with `onnx.reference` as the
 fallback), as is `Shape` of any tensor (its shape is static); every other node goes
 through its converter in `CONVERTERS`, which builds nn ops. A constant becomes an
-`nn.constant` only when an IR op uses it, once per tensor name.
+`nn.constant` only when an IR op uses it, once per tensor name. The converters of
+quantized ops (QuantizeLinear, DequantizeLinear, QLinearConv, QLinearMatMul) are in
+`onnx_quant`.
 
 A dynamic batch axis (axis 0) defaults to 1; any other dynamic input dimension must be
 fixed with `input_shapes`.
@@ -347,7 +349,8 @@ class _Importer:
             results = [values[0]]
         elif op_type in ("Shape", "Size"):
             results = [_fold_shape(node, _shape_of(values[0]))]
-        elif present and all(isinstance(v, np.ndarray) for v in values):
+        elif present and all(isinstance(v, np.ndarray) for v in values) and \
+                op_type not in UNFOLDED:
             results = _fold(node, [self.values[n] if n else None for n in node.proto.input])
         elif op_type in CONVERTERS:
             try:
@@ -1179,6 +1182,9 @@ CONVERTERS: dict[str, Converter] = {
     "Transpose": _transpose, "Pad": _pad, "Resize": _resize, "Upsample": _upsample,
     "Cast": _cast,
 }
+UNFOLDED: set[str] = set()
+"""Op types converted even when all their inputs are constants (DequantizeLinear: a
+quantized weight stays quantized)."""
 
 
 # ---------------------------------------------------------------------------
@@ -1239,3 +1245,8 @@ def _match_gelu(lhs: SSAValue, rhs: SSAValue) -> SSAValue | None:
                 if _erf_term(p) is b:  # (A * 0.5) * x
                     return b
     return None
+
+
+# QuantizeLinear, DequantizeLinear, QLinearConv and QLinearMatMul: the module registers
+# its converters in CONVERTERS and UNFOLDED
+from rkc.frontend import onnx_quant  # noqa: E402, F401

@@ -17,12 +17,13 @@ from rkc.graph import input_names, main_function, output_names
 
 def make_interpreter(module: ModuleOp,
                      listeners: Sequence[Interpreter.Listener] = ()) -> Interpreter:
-    """An interpreter that knows func and every `nn` op."""
-    from rkc.interpreter.nn_impls import NNFunctions
+    """An interpreter that knows func, every `nn` op (float, or with the integer semantics
+    of docs/quantization.md when quantized) and the `quant` ops."""
+    from rkc.interpreter.quant_impls import NNQuantFunctions
 
     interp = Interpreter(module, listeners=tuple(listeners))
     interp.register_implementations(FuncFunctions())
-    interp.register_implementations(NNFunctions())
+    interp.register_implementations(NNQuantFunctions())
     return interp
 
 
@@ -74,9 +75,10 @@ def run_module(module: ModuleOp, inputs: Mapping[str, np.ndarray] | Sequence[np.
 
 
 def evaluate_op(op: Operation, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """Run a single `nn` op on numpy operand values (used by constant folding)."""
-    from rkc.interpreter.nn_impls import NNFunctions
+    """Run a single `nn` or `quant` op on numpy operand values (used by constant
+    folding); quantized values are arrays of their storage dtype."""
+    from rkc.interpreter.quant_impls import NNQuantFunctions
 
     interp = Interpreter(ModuleOp([]))
-    interp.register_implementations(NNFunctions())
+    interp.register_implementations(NNQuantFunctions())
     return [np.asarray(r) for r in interp.run_op(op, tuple(inputs))]
