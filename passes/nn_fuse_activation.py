@@ -15,9 +15,14 @@ for act in relu, clip (params [min, max]; relu6 is clip 0..6), leaky_relu (param
 and its result has the activation as its only use. The conv / gemm keeps its
 `rkc.name`.
 
+Option `kinds` restricts phase 2 to the listed activations (default: empty, meaning
+all of them), e.g. `nn-fuse-activation{kinds=relu,clip}` fuses only what an int8 conv
+can keep fused (the quantize pass rejects the others). Phase 1 always runs.
+
 Postcondition: no `nn.mul` of the two recognisable forms above with a single-use
-sigmoid / hard_sigmoid remains, and no activation op of the list above consumes the
-single-use result of an `nn.conv2d` / `nn.gemm` without a fused activation.
+sigmoid / hard_sigmoid remains, and no activation op of the list above *whose kind is
+in `kinds`* (all when empty) consumes the single-use result of an `nn.conv2d` /
+`nn.gemm` without a fused activation. An unknown kind is an RkcError.
 
 Numerics: bit-exact. The fusion is exact because the interpreter applies the same
 activation kernel to the conv / gemm result as the separate op would. The recognition
@@ -46,6 +51,7 @@ from xdsl.pattern_rewriter import (
 )
 
 from rkc.dialects import nn
+from rkc.errors import RkcError
 
 HARD_SWISH_ALPHA = np.float32(1 / 6)
 HARD_SWISH_BETA = np.float32(0.5)
@@ -107,10 +113,13 @@ def _activation(op: Operation) -> tuple[str, list[float]] | None:
     return None
 
 
+@dataclass
 class FuseActivation(RewritePattern):
+    kinds: frozenset[str] = frozenset(nn.ACTIVATIONS)
+
     def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
         act = _activation(op)
-        if act is None:
+        if act is None or act[0] not in self.kinds:
             return
         (source,) = op.operands
         producer = source.owner
@@ -126,12 +135,20 @@ class FuseActivation(RewritePattern):
 @dataclass(frozen=True)
 class NNFuseActivationPass(ModulePass):
     """Recognises x*sigmoid(x) / x*hard_sigmoid(x) as silu / hard_swish, then fuses
-    relu, clip, leaky_relu, sigmoid, silu, hard_swish and tanh into a single-use
-    conv2d / gemm without an activation. Exact; see the module docstring for the
-    postcondition."""
+    relu, clip, leaky_relu, sigmoid, silu, hard_swish and tanh (or only the `kinds`
+    listed, e.g. `{kinds=relu,clip}`) into a single-use conv2d / gemm without an
+    activation. Exact; see the module docstring for the postcondition."""
 
     name = "nn-fuse-activation"
 
+    kinds: tuple[str, ...] = ()
+
     def apply(self, ctx: Context, op: builtin.ModuleOp) -> None:
+        unknown = sorted(set(self.kinds) - set(nn.ACTIVATIONS))
+        if unknown:
+            raise RkcError(f"nn-fuse-activation: unknown activation kind '{unknown[0]}' "
+                           f"(known: {', '.join(nn.ACTIVATIONS)})")
+        kinds = frozenset(self.kinds or nn.ACTIVATIONS)
         PatternRewriteWalker(GreedyRewritePatternApplier([RecognizeSwish()])).rewrite_module(op)
-        PatternRewriteWalker(GreedyRewritePatternApplier([FuseActivation()])).rewrite_module(op)
+        PatternRewriteWalker(
+            GreedyRewritePatternApplier([FuseActivation(kinds)])).rewrite_module(op)

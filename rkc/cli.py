@@ -95,6 +95,87 @@ def cmd_run(args: argparse.Namespace) -> None:
         print(f"wrote {args.output}", file=sys.stderr)
 
 
+def _preprocess(args: argparse.Namespace):
+    from rkc.quant.dataset import Preprocess, parse_floats
+
+    return Preprocess(mean=parse_floats(args.mean) if args.mean else None,
+                      std=parse_floats(args.std) if args.std else None,
+                      reverse_channels=args.reverse_channels)
+
+
+def _samples(args: argparse.Namespace, module) -> list | None:
+    """The calibration samples of --dataset (raw inputs), None without one."""
+    from rkc.graph import input_names, main_function
+    from rkc.quant.dataset import load_dataset
+
+    if not args.dataset:
+        return None
+    fn = main_function(module)
+    shapes = [tuple(t.get_shape()) for t in fn.function_type.inputs.data]
+    return load_dataset(args.dataset, input_names(fn), shapes, _preprocess(args))
+
+
+def _quantize(args: argparse.Namespace, module):
+    """Lint, calibrate (int8) and quantize an imported module as the options say."""
+    from rkc.quant.lint import lint
+    from rkc.quant.pipeline import prepare_float, quantize_model
+
+    samples = _samples(args, module)
+    if args.dtype == "int8" and not samples:
+        raise RkcError("int8 quantization needs --dataset (calibration inputs)")
+    preprocess = _preprocess(args)
+    if samples:
+        for warning in lint(prepare_float(module, preprocess), samples[0]):
+            print(f"rkc: warning: {warning}", file=sys.stderr)
+    return quantize_model(module, samples, preprocess=preprocess, algorithm=args.algorithm,
+                          dtype=args.dtype, method=args.method,
+                          show_progress=not args.quiet)
+
+
+def cmd_quantize(args: argparse.Namespace) -> None:
+    from rkc.table import format_table
+
+    module = _load(args)
+    result = _quantize(args, module)
+    if args.auto_hybrid is not None:
+        from rkc.quant.hybrid import auto_hybrid
+
+        result, moved = auto_hybrid(result, _samples(args, module)[:1], args.auto_hybrid)
+        for name in moved:
+            print(f"auto-hybrid: {name} -> fp16 (single-layer cosine below "
+                  f"{args.auto_hybrid})", file=sys.stderr)
+    if args.save_calibrated:
+        _write_atomically(Path(args.save_calibrated), (str(result.float_module) + "\n").encode())
+    _write_atomically(Path(args.output), (str(result.module) + "\n").encode())
+    counts = result.counts
+    rows = [(p, counts[p]) for p in ("int8", "fp16", "float")]
+    print(format_table(["precision", "ops"], rows))
+    what = f"{result.dtype}" + (f", {result.method} weights, {result.algorithm} calibration"
+                                if result.dtype == "int8" else "")
+    print(f"wrote {args.output} ({what}, {sum(result.seconds.values()):.1f}s)")
+
+
+def cmd_analyze(args: argparse.Namespace) -> None:
+    from rkc.quant.analysis import layer_errors
+    from rkc.quant.analysis_report import format_errors, plot_errors, worst_layers, write_csv
+
+    module = _load(args)
+    inputs = parse_input_files(args.input or [])
+    result = _quantize(args, module)
+    errors = layer_errors(result.float_module, result.module, inputs)
+    print(format_errors(errors))
+    worst = worst_layers(errors, args.worst)
+    if worst:
+        print("\nworst layers (single-layer cosine): " +
+              ", ".join(f"{e.name} {e.cos_single:.6f}" for e in worst))
+    if args.csv:
+        write_csv(errors, Path(args.csv))
+        print(f"wrote {args.csv}", file=sys.stderr)
+    if args.plot:
+        plot_errors(errors, Path(args.plot), args.worst)
+        print(f"wrote {args.plot}", file=sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rkc", description="rkc: an open compiler for Rockchip NPUs (RKNPU2).")
@@ -123,6 +204,60 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layers", action="store_true",
                    help="print a per-layer summary: op, shapes, output statistics")
     p.set_defaults(func=cmd_run)
+
+    def quantize_args(p: argparse.ArgumentParser) -> None:
+        model_args(p)
+        p.add_argument("--dataset", metavar="DATASET",
+                       help="calibration inputs: a dataset.txt (one line per sample, one "
+                            ".npy / image path per input), a directory or a single file; "
+                            "required for int8")
+        p.add_argument("--mean", metavar="M[,M...]",
+                       help="per-channel mean subtracted from the raw input, e.g. "
+                            "127.5,127.5,127.5")
+        p.add_argument("--std", metavar="S[,S...]",
+                       help="per-channel std the input is divided by, e.g. 127.5,127.5,127.5")
+        p.add_argument("--reverse-channels", action="store_true",
+                       help="decode dataset images as BGR instead of RGB")
+        p.add_argument("--algorithm", default="minmax",
+                       choices=("minmax", "percentile", "kl", "mse"),
+                       help="calibration algorithm (default: minmax)")
+        p.add_argument("--method", default="channel", choices=("channel", "layer"),
+                       help="weight quantization per output channel or per layer "
+                            "(default: channel)")
+        p.add_argument("--dtype", default="int8", choices=("int8", "fp16"),
+                       help="target precision (default: int8)")
+        p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("quantize", help="quantize a model (int8 or fp16)",
+                       description="Calibrate a float model on a dataset and quantize it "
+                                   "to int8 (docs/quantization.md), or convert it to fp16. "
+                                   "The quantized IR takes the raw input (mean / std are "
+                                   "folded in) and can be run with `rkc run`. Known int8 "
+                                   "accuracy traps are printed as warnings first.")
+    quantize_args(p)
+    p.add_argument("--auto-hybrid", type=float, metavar="COS", nargs="?", const=0.98,
+                   help="move int8 layers whose single-layer cosine is below COS "
+                        "(default 0.98) to fp16")
+    p.add_argument("--save-calibrated", metavar="CALIBRATED.mlir",
+                   help="also write the calibrated float IR (ranges in rkc.range "
+                        "attributes, editable; quantize it with rkc-opt -p nn-quantize)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.mlir",
+                   help="where to write the quantized IR")
+    p.set_defaults(func=cmd_quantize)
+
+    p = sub.add_parser("analyze", help="per-layer accuracy of the quantized model",
+                       description="Quantize the model as `rkc quantize` does and compare "
+                                   "every layer with the float model on one input: cosine "
+                                   "similarity and euclidean distance, accumulated "
+                                   "('entire') and for the layer alone ('single').")
+    quantize_args(p)
+    p.add_argument("--input", action="append", metavar="NAME=FILE.npy", required=True,
+                   help="the raw input to compare on (repeatable)")
+    p.add_argument("--csv", metavar="OUT.csv", help="write the table as CSV")
+    p.add_argument("--plot", metavar="OUT.png",
+                   help="plot cosine per layer, worst layers marked (needs matplotlib)")
+    p.add_argument("--worst", type=int, default=5, help="how many worst layers to name")
+    p.set_defaults(func=cmd_analyze)
     return parser
 
 

@@ -38,6 +38,7 @@ PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "nn-fold-batchnorm": _load("rkc.passes.nn_fold_batchnorm", "NNFoldBatchNormPass"),
     "nn-fuse-activation": _load("rkc.passes.nn_fuse_activation", "NNFuseActivationPass"),
     "nn-gemm-to-conv": _load("rkc.passes.nn_gemm_to_conv", "NNGemmToConvPass"),
+    "nn-quantize": _load("rkc.passes.nn_quantize", "NNQuantizePass"),
 }
 
 XDSL_DIALECTS = ("builtin", "func", "arith", "tensor")

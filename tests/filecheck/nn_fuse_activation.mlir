@@ -1,9 +1,17 @@
 // RUN: rkc-opt %s --split-input-file -p nn-fuse-activation | filecheck %s
+// RUN: rkc-opt %s --split-input-file -p 'nn-fuse-activation{kinds=relu,clip}' | filecheck %s --check-prefix=KINDS
+// RUN: not rkc-opt %s --split-input-file -p 'nn-fuse-activation{kinds=relu,swish}' 2>&1 | filecheck %s --check-prefix=BADKIND
+
+// With kinds=relu,clip only relu and clip fuse; the swish forms are still recognised.
+// BADKIND: rkc-opt: error: nn-fuse-activation: unknown activation kind 'swish'
 
 // CHECK-LABEL: func.func @conv_relu
 // CHECK-NEXT:    %w = nn.constant
 // CHECK-NEXT:    %c = nn.conv2d %x, %w {rkc.name = "conv", {{.*}}activation = "relu", activation_params = array<f32>}
 // CHECK-NEXT:    func.return %c
+// KINDS-LABEL: func.func @conv_relu
+// KINDS:         nn.conv2d {{.*}}activation = "relu"
+// KINDS-NOT:     nn.relu
 func.func @conv_relu(%x: tensor<1x2x4x4xf32>) -> tensor<1x3x4x4xf32> {
   %w = nn.constant dense<0.5> : tensor<3x2x1x1xf32>
   %c = nn.conv2d %x, %w {rkc.name = "conv", strides = array<i64: 1, 1>, pads = array<i64: 0, 0, 0, 0>, dilations = array<i64: 1, 1>, group = 1 : i64} : (tensor<1x2x4x4xf32>, tensor<3x2x1x1xf32>) -> tensor<1x3x4x4xf32>
@@ -17,6 +25,9 @@ func.func @conv_relu(%x: tensor<1x2x4x4xf32>) -> tensor<1x3x4x4xf32> {
 // CHECK-LABEL: func.func @conv_relu6
 // CHECK:         nn.conv2d {{.*}}activation = "clip", activation_params = array<f32: 0.000000e+00, 6.000000e+00>}
 // CHECK-NOT:     nn.clip
+// KINDS-LABEL: func.func @conv_relu6
+// KINDS:         nn.conv2d {{.*}}activation = "clip"
+// KINDS-NOT:     nn.clip
 func.func @conv_relu6(%x: tensor<1x2x4x4xf32>) -> tensor<1x3x4x4xf32> {
   %w = nn.constant dense<0.5> : tensor<3x2x1x1xf32>
   %c = nn.conv2d %x, %w {strides = array<i64: 1, 1>, pads = array<i64: 0, 0, 0, 0>, dilations = array<i64: 1, 1>, group = 1 : i64} : (tensor<1x2x4x4xf32>, tensor<3x2x1x1xf32>) -> tensor<1x3x4x4xf32>
@@ -30,6 +41,10 @@ func.func @conv_relu6(%x: tensor<1x2x4x4xf32>) -> tensor<1x3x4x4xf32> {
 // CHECK-NEXT:    %b = nn.constant
 // CHECK-NEXT:    %g = nn.gemm %a, %b {{.*}}activation = "leaky_relu", activation_params = array<f32: 1.250000e-01>}
 // CHECK-NEXT:    func.return %g
+// KINDS-LABEL: func.func @gemm_leaky_relu
+// KINDS:         %g = nn.gemm
+// KINDS-NOT:     activation
+// KINDS:         nn.leaky_relu %g
 func.func @gemm_leaky_relu(%a: tensor<2x3xf32>) -> tensor<2x4xf32> {
   %b = nn.constant dense<0.5> : tensor<3x4xf32>
   %g = nn.gemm %a, %b {alpha = 1.0 : f32, beta = 1.0 : f32, trans_a = false, trans_b = false} : (tensor<2x3xf32>, tensor<3x4xf32>) -> tensor<2x4xf32>
@@ -67,6 +82,14 @@ func.func @not_fused(%x: tensor<1x2x4x4xf32>) -> (tensor<1x2x4x4xf32>, tensor<1x
 // CHECK-NOT:     nn.mul
 // CHECK-NOT:     sigmoid
 // CHECK:         func.return %c, %d, %e
+// KINDS-LABEL: func.func @swish_patterns
+// KINDS:         %c = nn.conv2d
+// KINDS-NOT:     activation
+// KINDS:         nn.silu %c
+// KINDS:         nn.silu %d
+// KINDS:         nn.hard_swish %e
+// KINDS-NOT:     nn.mul
+// KINDS:         func.return
 func.func @swish_patterns(%x: tensor<1x2x4x4xf32>) -> (tensor<1x2x4x4xf32>, tensor<1x2x4x4xf32>, tensor<1x2x4x4xf32>) {
   %w = nn.constant dense<0.5> : tensor<2x2x1x1xf32>
   %c = nn.conv2d %x, %w {strides = array<i64: 1, 1>, pads = array<i64: 0, 0, 0, 0>, dilations = array<i64: 1, 1>, group = 1 : i64} : (tensor<1x2x4x4xf32>, tensor<2x2x1x1xf32>) -> tensor<1x2x4x4xf32>

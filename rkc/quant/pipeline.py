@@ -1,0 +1,101 @@
+"""The whole `rkc quantize` job on an imported float module.
+
+    nn-canonicalize, nn-fold-batchnorm, nn-fuse-activation{kinds=relu,clip}
+      -> add_normalization (mean / std become part of the model: it takes raw input)
+      -> calibrate (int8 only: `rkc.range` on every float value)
+      -> nn-quantize{dtype, method} -> cse, dce
+
+Only relu and clip are fused before calibration: they are the activations an int8
+conv / gemm keeps fused; the others stay separate ops so that they get their own range
+(and their own table op in int8).
+
+`quantize_model` returns both modules: `float_module` is the prepared (normalised and, for
+int8, calibrated) float module the quantized one was made from. They have the same
+signature (raw f32 inputs, f32 outputs) and the same `rkc.name`s, so they can be run on
+the same inputs and compared output by output or layer by layer.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.passes import PassPipeline
+
+from rkc.errors import RkcError
+from rkc.quant.dataset import Preprocess, add_normalization
+
+PREPARE = "nn-canonicalize,nn-fold-batchnorm,nn-fuse-activation{kinds=relu,clip}"
+CLEANUP = "cse,dce"
+DTYPES = ("int8", "fp16")
+METHODS = ("channel", "layer")
+
+
+@dataclass
+class QuantizedModel:
+    """The result of `quantize_model`.
+
+    `module`: the quantized module. `float_module`: the float module it was made from
+    (prepared, normalised, calibrated for int8). `counts`: ops per precision ("int8",
+    "fp16", "float", as `precision_counts` defines them). `seconds`: wall time per stage.
+    """
+
+    module: ModuleOp
+    float_module: ModuleOp
+    dtype: str
+    method: str
+    algorithm: str | None
+    counts: dict[str, int]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def run_passes(module: ModuleOp, spec: str) -> None:
+    """Apply a pass pipeline (rkc-opt syntax) to `module` in place and verify it."""
+    from rkc.registry import all_universe, make_context
+
+    PassPipeline.parse_spec(all_universe().all_passes, spec).apply(make_context(), module)
+    module.verify()
+
+
+def prepare_float(module: ModuleOp, preprocess: Preprocess) -> ModuleOp:
+    """A copy of `module`, canonicalised, batch norms folded, relu / clip fused, with
+    the input normalisation inside: the float module calibration observes."""
+    prepared = module.clone()
+    run_passes(prepared, PREPARE)
+    add_normalization(prepared, preprocess)
+    prepared.verify()
+    return prepared
+
+
+def quantize_model(module: ModuleOp, samples: Sequence[Mapping[str, np.ndarray]] | None, *,
+                   preprocess: Preprocess, algorithm: str = "minmax", dtype: str = "int8",
+                   method: str = "channel", show_progress: bool = True) -> QuantizedModel:
+    """Quantize an imported float module (left untouched). `samples`: raw calibration
+    inputs (name -> array), needed for int8, ignored for fp16."""
+    from rkc.passes.nn_quantize import precision_counts
+    from rkc.quant.calibrate import calibrate
+
+    if dtype not in DTYPES:
+        raise RkcError(f"dtype must be one of {', '.join(DTYPES)}, got '{dtype}'")
+    if method not in METHODS:
+        raise RkcError(f"method must be one of {', '.join(METHODS)}, got '{method}'")
+    seconds: dict[str, float] = {}
+    start = time.perf_counter()
+    prepared = prepare_float(module, preprocess)
+    seconds["prepare"] = time.perf_counter() - start
+    if dtype == "int8":
+        if not samples:
+            raise RkcError("int8 quantization needs calibration samples (a dataset)")
+        start = time.perf_counter()
+        calibrate(prepared, samples, algorithm, show_progress)
+        seconds["calibrate"] = time.perf_counter() - start
+    start = time.perf_counter()
+    quantized = prepared.clone()
+    run_passes(quantized, f"nn-quantize{{dtype={dtype} method={method}}},{CLEANUP}")
+    seconds["quantize"] = time.perf_counter() - start
+    return QuantizedModel(quantized, prepared, dtype, method,
+                          algorithm if dtype == "int8" else None,
+                          precision_counts(quantized), seconds)
