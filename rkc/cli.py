@@ -129,7 +129,7 @@ def _quantize(args: argparse.Namespace, module):
             print(f"rkc: warning: {warning}", file=sys.stderr)
     return quantize_model(module, samples, preprocess=preprocess, algorithm=args.algorithm,
                           dtype=args.dtype, method=args.method,
-                          show_progress=not args.quiet)
+                          weight_rounding=args.weight_rounding, show_progress=not args.quiet)
 
 
 def cmd_quantize(args: argparse.Namespace) -> None:
@@ -145,12 +145,14 @@ def cmd_quantize(args: argparse.Namespace) -> None:
             print(f"auto-hybrid: {name} -> fp16 (single-layer cosine below "
                   f"{args.auto_hybrid})", file=sys.stderr)
     if args.save_calibrated:
-        _write_atomically(Path(args.save_calibrated), (str(result.float_module) + "\n").encode())
+        _write_atomically(Path(args.save_calibrated),
+                          (str(result.calibrated_module) + "\n").encode())
     _write_atomically(Path(args.output), (str(result.module) + "\n").encode())
     counts = result.counts
     rows = [(p, counts[p]) for p in ("int8", "fp16", "float")]
     print(format_table(["precision", "ops"], rows))
-    what = f"{result.dtype}" + (f", {result.method} weights, {result.algorithm} calibration"
+    what = f"{result.dtype}" + (f", {result.method} weights ({result.weight_rounding} "
+                                f"rounding), {result.algorithm} calibration"
                                 if result.dtype == "int8" else "")
     print(f"wrote {args.output} ({what}, {sum(result.seconds.values()):.1f}s)")
 
@@ -224,6 +226,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--method", default="channel", choices=("channel", "layer"),
                        help="weight quantization per output channel or per layer "
                             "(default: channel)")
+        p.add_argument("--weight-rounding", default="nearest", choices=("nearest", "gptq"),
+                       help="int8 weight rounding: to nearest, or GPTQ (rounding errors "
+                            "compensated against the calibration data; slower; default: "
+                            "nearest)")
         p.add_argument("--dtype", default="int8", choices=("int8", "fp16"),
                        help="target precision (default: int8)")
         p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

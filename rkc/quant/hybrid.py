@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 from xdsl.dialects.builtin import StringAttr
+from xdsl.ir import Operation
+from xdsl.rewriter import InsertPoint, Rewriter
 
 from rkc.dialects import nn
 from rkc.quant.analysis import layer_errors
@@ -43,13 +45,36 @@ def auto_hybrid(result: QuantizedModel, samples: Sequence[Mapping[str, np.ndarra
     names = weak_layers(result, samples, threshold)
     if not names:
         return result, []
-    float_module = result.float_module.clone()
     wanted = set(names)
+    float_module = result.float_module.clone()
     for op in float_module.walk():
         if nn.node_name(op) in wanted:
             op.attributes[PRECISION_ATTR] = StringAttr("fp16")
-    quantized = float_module.clone()
+    calibrated = float_module
+    if result.calibrated_module is not result.float_module:
+        # keep the rounded int8 weights of the layers that stay int8; the fp16 ones get
+        # the original weights back with the float module's own ops
+        calibrated = result.calibrated_module.clone()
+        originals = {nn.node_name(op): op for op in float_module.walk()}
+        for op in list(calibrated.walk()):
+            if nn.node_name(op) in wanted:
+                _restore_operands(op, originals[nn.node_name(op)])
+                op.attributes[PRECISION_ATTR] = StringAttr("fp16")
+    quantized = calibrated.clone()
     run_passes(quantized, f"nn-quantize{{dtype=int8 method={result.method}}},{CLEANUP}")
-    return QuantizedModel(quantized, float_module, result.dtype, result.method,
-                          result.algorithm, precision_counts(quantized),
-                          dict(result.seconds)), names
+    return QuantizedModel(quantized, float_module, calibrated, result.dtype, result.method,
+                          result.algorithm, result.weight_rounding,
+                          precision_counts(quantized), dict(result.seconds)), names
+
+
+def _restore_operands(op: Operation, original: Operation) -> None:
+    """Give `op` fresh copies of the constant operands of `original` (its counterpart in
+    the unrounded float module)."""
+    operands = list(op.operands)
+    for index, source in enumerate(original.operands):
+        value = nn.constant_value(source)
+        if value is not None and not np.array_equal(value, nn.constant_value(operands[index])):
+            copy = nn.ConstantOp(value, nn.node_name(source.owner))
+            Rewriter.insert_op(copy, InsertPoint.before(op))
+            operands[index] = copy.output  # the rounded constant is left to dce
+    op.operands = operands

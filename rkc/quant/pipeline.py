@@ -39,15 +39,21 @@ class QuantizedModel:
     """The result of `quantize_model`.
 
     `module`: the quantized module. `float_module`: the float module it was made from
-    (prepared, normalised, calibrated for int8). `counts`: ops per precision ("int8",
-    "fp16", "float", as `precision_counts` defines them). `seconds`: wall time per stage.
+    (prepared, normalised, calibrated for int8), with the original weights: the reference
+    to compare with. `calibrated_module`: what nn-quantize ran on: `float_module` with
+    int8 weights already rounded onto their grid when `weight_rounding` is "gptq" (the
+    same module otherwise); `rkc-opt -p nn-quantize` on it reproduces `module`.
+    `counts`: ops per precision ("int8", "fp16", "float", as `precision_counts` defines
+    them). `seconds`: wall time per stage.
     """
 
     module: ModuleOp
     float_module: ModuleOp
+    calibrated_module: ModuleOp
     dtype: str
     method: str
     algorithm: str | None
+    weight_rounding: str
     counts: dict[str, int]
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -72,16 +78,23 @@ def prepare_float(module: ModuleOp, preprocess: Preprocess) -> ModuleOp:
 
 def quantize_model(module: ModuleOp, samples: Sequence[Mapping[str, np.ndarray]] | None, *,
                    preprocess: Preprocess, algorithm: str = "minmax", dtype: str = "int8",
-                   method: str = "channel", show_progress: bool = True) -> QuantizedModel:
+                   method: str = "channel", weight_rounding: str = "nearest",
+                   show_progress: bool = True) -> QuantizedModel:
     """Quantize an imported float module (left untouched). `samples`: raw calibration
-    inputs (name -> array), needed for int8, ignored for fp16."""
+    inputs (name -> array), needed for int8, ignored for fp16. `weight_rounding`:
+    "nearest", or "gptq" (int8 conv / gemm weights rounded against the calibration
+    data, `rkc.quant.weight_rounding`)."""
     from rkc.passes.nn_quantize import precision_counts
     from rkc.quant.calibrate import calibrate
+    from rkc.quant.weight_rounding import WEIGHT_ROUNDINGS, round_weights
 
     if dtype not in DTYPES:
         raise RkcError(f"dtype must be one of {', '.join(DTYPES)}, got '{dtype}'")
     if method not in METHODS:
         raise RkcError(f"method must be one of {', '.join(METHODS)}, got '{method}'")
+    if weight_rounding not in WEIGHT_ROUNDINGS:
+        raise RkcError(f"weight rounding must be one of {', '.join(WEIGHT_ROUNDINGS)}, "
+                       f"got '{weight_rounding}'")
     seconds: dict[str, float] = {}
     start = time.perf_counter()
     prepared = prepare_float(module, preprocess)
@@ -92,10 +105,17 @@ def quantize_model(module: ModuleOp, samples: Sequence[Mapping[str, np.ndarray]]
         start = time.perf_counter()
         calibrate(prepared, samples, algorithm, show_progress)
         seconds["calibrate"] = time.perf_counter() - start
+    calibrated = prepared
+    if dtype == "int8" and weight_rounding == "gptq":
+        start = time.perf_counter()
+        calibrated = prepared.clone()
+        round_weights(calibrated, samples, method == "channel")
+        seconds["weight rounding"] = time.perf_counter() - start
     start = time.perf_counter()
-    quantized = prepared.clone()
+    quantized = calibrated.clone()
     run_passes(quantized, f"nn-quantize{{dtype={dtype} method={method}}},{CLEANUP}")
     seconds["quantize"] = time.perf_counter() - start
-    return QuantizedModel(quantized, prepared, dtype, method,
+    return QuantizedModel(quantized, prepared, calibrated, dtype, method,
                           algorithm if dtype == "int8" else None,
+                          weight_rounding if dtype == "int8" else "nearest",
                           precision_counts(quantized), seconds)
