@@ -31,6 +31,7 @@ def _load(module: str, name: str) -> Callable[[], object]:
 DIALECTS: dict[str, Callable[[], Dialect]] = {
     "nn": _load("rkc.dialects.nn", "NN"),
     "quant": _load("rkc.dialects.quant", "QUANT"),
+    "rknpu": _load("rkc.dialects.rknpu", "RKNPU"),
 }
 
 PASSES: dict[str, Callable[[], type[ModulePass]]] = {
@@ -39,6 +40,8 @@ PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "nn-fuse-activation": _load("rkc.passes.nn_fuse_activation", "NNFuseActivationPass"),
     "nn-gemm-to-conv": _load("rkc.passes.nn_gemm_to_conv", "NNGemmToConvPass"),
     "nn-quantize": _load("rkc.passes.nn_quantize", "NNQuantizePass"),
+    "nn-to-rknpu": _load("rkc.passes.nn_to_rknpu", "NNToRknpuPass"),
+    "rknpu-layout": _load("rkc.passes.rknpu_layout", "RknpuLayoutPass"),
 }
 
 XDSL_DIALECTS = ("builtin", "func", "arith", "tensor")

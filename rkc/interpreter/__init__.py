@@ -20,10 +20,12 @@ def make_interpreter(module: ModuleOp,
     """An interpreter that knows func, every `nn` op (float, or with the integer semantics
     of docs/quantization.md when quantized) and the `quant` ops."""
     from rkc.interpreter.quant_impls import NNQuantFunctions
+    from rkc.interpreter.rknpu_impls import RknpuFunctions
 
     interp = Interpreter(module, listeners=tuple(listeners))
     interp.register_implementations(FuncFunctions())
     interp.register_implementations(NNQuantFunctions())
+    interp.register_implementations(RknpuFunctions())
     return interp
 
 
