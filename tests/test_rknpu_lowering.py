@@ -59,7 +59,7 @@ def test_native_packing_round_trips():
 def test_random_graphs_lower_exactly():
     tasks: list[int] = []
 
-    @settings(max_examples=40, deadline=None,
+    @settings(max_examples=100, deadline=None, derandomize=True, database=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
     @given(quant_graphs(), st.integers(0, 2**32 - 1))
     def exact(graph, seed):
@@ -85,7 +85,9 @@ def test_random_graphs_lower_exactly():
         tasks.append(n)
 
     exact()
-    assert sum(tasks) > 20, f"vacuous: only {sum(tasks)} tasks lowered"
+    # derandomized: the same examples on every run, so this count is stable
+    print(f"\n{sum(tasks)} tasks in {len(tasks)} examples")
+    assert len(tasks) >= 80 and sum(tasks) >= 60, f"vacuous: {sum(tasks)} tasks in {tasks}"
 
 
 @settings(max_examples=60, deadline=None)
