@@ -1,0 +1,1 @@
+"""Lowering from quantized nn to the rknpu dialect: legality, tiling, memory planning."""
