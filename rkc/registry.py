@@ -42,6 +42,7 @@ PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "nn-quantize": _load("rkc.passes.nn_quantize", "NNQuantizePass"),
     "nn-to-rknpu": _load("rkc.passes.nn_to_rknpu", "NNToRknpuPass"),
     "rknpu-layout": _load("rkc.passes.rknpu_layout", "RknpuLayoutPass"),
+    "rknpu-legalize": _load("rkc.passes.rknpu_legalize", "RknpuLegalizePass"),
 }
 
 XDSL_DIALECTS = ("builtin", "func", "arith", "tensor")
