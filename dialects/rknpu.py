@@ -20,16 +20,14 @@ conv or a concat wrote them, unspecified after an elementwise op or a pool. No o
 them (a conv reads the channels its weight has, an elementwise op or pool maps padding to
 padding, `from_native` drops it).
 
-Task attributes set by later passes (discardable, so every pass keeps the op valid):
-`rknpu.tiles` (`rknpu-tile`: an array of `array<i64: out_row_begin, out_row_end,
-out_channel_begin, out_channel_end, core>`, one per hardware task), `rknpu.cbuf`
-(`array<i64: data_banks, weight_banks>`), `rknpu.dram` (`rknpu-plan-memory`: result offset
-and size in bytes in the feature arena).
+Tiling is a discardable attribute of `rknpu.conv`: `rknpu.tiles`, an array of
+`array<i64: out_row_begin, out_row_end, out_channel_begin, out_channel_end, core>`, one
+per hardware task (rows and channel groups as `rkc.lowering.tiling` plans them); without
+it the conv is one task.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 
 from xdsl.dialects.builtin import (
@@ -62,8 +60,6 @@ from rkc.dialects import nn
 
 NATIVE_RANK = 5
 TILES_ATTR = "rknpu.tiles"
-CBUF_ATTR = "rknpu.cbuf"
-DRAM_ATTR = "rknpu.dram"
 
 EW_BINARY = ("add", "sub", "mul", "max", "min")
 EW_UNARY = ("requantize", "relu", "clip", "lut")
@@ -182,8 +178,8 @@ class ConvOp(RknpuOp):
     def infer_types(cls, operand_types, props):
         x = operand_types[0]
         w_shape = tuple(operand_types[1].get_shape())
-        channels = w_shape[1] * nn.int_of(props, "group")
         group = nn.int_of(props, "group")
+        channels = w_shape[1] * group
         if group != 1 and not (group == channels == w_shape[0]):
             raise nn.ShapeError(f"group {group}: the NPU convolves directly (group 1) or "
                                 f"depthwise (group == channels == outputs)")
@@ -424,10 +420,6 @@ def read_tiles(op: IRDLOperation) -> list[tuple[int, ...]]:
     if not isinstance(attr, ArrayAttr):
         return []
     return [tuple(int(v) for v in t.get_values()) for t in attr.data]
-
-
-def element_count(t: TensorType) -> int:
-    return math.prod(t.get_shape())
 
 
 RKNPU = Dialect("rknpu", [ConvOp, EwOp, PoolOp, ConcatOp, ToNativeOp, FromNativeOp,

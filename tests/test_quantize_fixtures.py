@@ -20,10 +20,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_cli import run_cli as run_tool
 
 from rkc.frontend.onnx import import_onnx
 from rkc.graph import input_names, main_function
 from rkc.interpreter import run_module
+from rkc.quant.analysis import cosine
 from rkc.quant.dataset import Preprocess, load_dataset, read_image
 from rkc.quant.pipeline import QuantizedModel, quantize_model
 
@@ -35,19 +37,20 @@ RKNN_INT8_COSINE = {"conv_relu": 0.999969, "resblock": 0.998942, "mobilenet": 0.
 """rknn-toolkit2 2.5.0 simulator, w8a8, channel, normal (min/max), vs onnxruntime fp32."""
 
 
-def cosine(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a.astype(np.float64).ravel(), b.astype(np.float64).ravel()
-    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
-
-
-def quantize(path: Path, preprocess: Preprocess, dataset: Path, dtype: str = "int8",
-             shapes: dict | None = None, weight_rounding: str = "nearest") -> QuantizedModel:
-    module = import_onnx(path, shapes)
+def samples_for(module, dataset: Path, preprocess: Preprocess) -> list[dict[str, np.ndarray]]:
+    """The calibration samples of `dataset` for the inputs of an imported module."""
     fn = main_function(module)
     input_shapes = [tuple(t.get_shape()) for t in fn.function_type.inputs.data]
-    samples = (load_dataset(dataset, input_names(fn), input_shapes, preprocess)
-               if dtype == "int8" else None)
-    return quantize_model(module, samples, preprocess=preprocess, dtype=dtype,
+    return load_dataset(dataset, input_names(fn), input_shapes, preprocess)
+
+
+def quantize(path: Path, preprocess: Preprocess = NORM, dataset: Path = VENDOR / "dataset.txt",
+             dtype: str = "int8", shapes: dict | None = None, weight_rounding: str = "nearest",
+             method: str = "channel") -> QuantizedModel:
+    """An ONNX model imported and quantized (calibrated on `dataset` for int8)."""
+    module = import_onnx(path, shapes)
+    samples = samples_for(module, dataset, preprocess) if dtype == "int8" else None
+    return quantize_model(module, samples, preprocess=preprocess, dtype=dtype, method=method,
                           weight_rounding=weight_rounding, show_progress=False)
 
 
@@ -149,13 +152,7 @@ def test_real_model(name: str, dtype: str, algorithm: str | None, minimum: float
 def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
     from rkc.cli import main
 
-    try:
-        main(args)
-        code = 0
-    except SystemExit as e:
-        code = int(e.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+    return run_tool(main, args, capsys)
 
 
 @pytest.mark.parametrize("dtype", ["int8", "fp16"])

@@ -4,24 +4,19 @@ rkc-opt, the reference float module untouched)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_quantize_fixtures import NORM, VENDOR, quantize, samples_for
 
 from rkc.dialects import nn
 from rkc.frontend.onnx import import_onnx
-from rkc.graph import input_names, main_function
 from rkc.interpreter import kernels
 from rkc.quant import qparams
-from rkc.quant.dataset import Preprocess, load_dataset
 from rkc.quant.hybrid import auto_hybrid
-from rkc.quant.pipeline import CLEANUP, quantize_model, run_passes
+from rkc.quant.pipeline import CLEANUP, run_passes
 from rkc.quant.weight_rounding import conv_output_shape, conv_patches, gptq
-
-VENDOR = Path(__file__).parent / "data" / "vendor"
 
 
 @settings(max_examples=60, deadline=None)
@@ -91,13 +86,7 @@ def test_gptq_groups_are_independent():
 
 
 def _mobilenet(weight_rounding: str, method: str = "channel"):
-    module = import_onnx(VENDOR / "mobilenet.onnx")
-    fn = main_function(module)
-    shapes = [tuple(t.get_shape()) for t in fn.function_type.inputs.data]
-    preprocess = Preprocess((127.5,), (127.5,))
-    samples = load_dataset(VENDOR / "dataset.txt", input_names(fn), shapes, preprocess)
-    return quantize_model(module, samples, preprocess=preprocess, method=method,
-                          weight_rounding=weight_rounding, show_progress=False), samples
+    return quantize(VENDOR / "mobilenet.onnx", weight_rounding=weight_rounding, method=method)
 
 
 def _weights(module) -> dict[str, tuple[np.ndarray, object]]:
@@ -108,8 +97,8 @@ def _weights(module) -> dict[str, tuple[np.ndarray, object]]:
 
 @pytest.mark.parametrize("method", ["channel", "layer"])
 def test_pipeline_contract(method: str):
-    rounded, _ = _mobilenet("gptq", method)
-    plain, _ = _mobilenet("nearest", method)
+    rounded = _mobilenet("gptq", method)
+    plain = _mobilenet("nearest", method)
     assert rounded.weight_rounding == "gptq" and plain.calibrated_module is plain.float_module
     # the reference keeps the original weights
     for name, (w, _) in _weights(rounded.float_module).items():
@@ -132,7 +121,8 @@ def test_pipeline_contract(method: str):
 
 
 def test_auto_hybrid_restores_original_weights_for_fp16_layers():
-    rounded, samples = _mobilenet("gptq")
+    rounded = _mobilenet("gptq")
+    samples = samples_for(import_onnx(VENDOR / "mobilenet.onnx"), VENDOR / "dataset.txt", NORM)
     hybrid, moved = auto_hybrid(rounded, samples[:1], threshold=1.0)  # every layer moves
     assert moved and hybrid.counts["int8"] == 0
     original = _weights(rounded.float_module)

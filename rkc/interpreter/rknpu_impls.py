@@ -30,6 +30,7 @@ from xdsl.ir import Attribute, Operation, SSAValue
 
 from rkc.dialects import nn, rknpu
 from rkc.dialects.quant import quantized_element
+from rkc.lowering.tiling import band_rows
 from rkc.quant import integer_kernels as ik
 from rkc.quant.integer_kernels import TensorQ
 
@@ -82,14 +83,8 @@ def _ints(attr) -> tuple[int, ...]:
     return tuple(int(v) for v in attr.get_values())
 
 
-def conv_tile_rows(out_rows: tuple[int, int], in_height: int, kernel: int, stride: int,
-                   dilation: int, pad_top: int) -> tuple[int, int, int, int]:
-    """(first input row, end input row, band pad top, band pad bottom) that output rows
-    [begin, end) read: the window rows clipped to the input, the clipped part padding."""
-    begin, end = out_rows
-    first = begin * stride - pad_top
-    last = (end - 1) * stride - pad_top + dilation * (kernel - 1) + 1
-    return max(first, 0), min(last, in_height), max(-first, 0), max(last - in_height, 0)
+def _floats(attr) -> tuple[float, ...]:
+    return tuple(float(v) for v in attr.get_values()) if attr is not None else ()
 
 
 def _conv(op: rknpu.ConvOp, args: Sequence[np.ndarray]) -> np.ndarray:
@@ -104,17 +99,15 @@ def _conv(op: rknpu.ConvOp, args: Sequence[np.ndarray]) -> np.ndarray:
                                   f"{op.weight.type}")
     scales = np.broadcast_to(np.asarray(wq.scales, np.float64), (w.shape[0],))
     activation = op.activation.data if op.activation is not None else None
-    params = _ints_f(op.activation_params)
+    params = _floats(op.activation_params)
     lo, hi = ik.activation_range(activation, params, yq)
     strides, pads, dilations = _ints(op.strides), _ints(op.pads), _ints(op.dilations)
-    kh = w.shape[2]
-    oh, ow = nn.conv_output_size(x.shape[2], kh, strides[0], pads[0], pads[2], dilations[0]), \
-        nn.conv_output_size(x.shape[3], w.shape[3], strides[1], pads[1], pads[3], dilations[1])
+    extent = dilations[0] * (w.shape[2] - 1) + 1
+    oh, ow = op.output.type.get_shape()[2:4]
     tiles = rknpu.read_tiles(op) or [(0, oh, 0, w.shape[0], 0)]
     y = np.zeros((x.shape[0], w.shape[0], oh, ow), np.int64)
     for r0, r1, c0, c1, _core in tiles:
-        i0, i1, top, bottom = conv_tile_rows((r0, r1), x.shape[2], kh, strides[0],
-                                             dilations[0], pads[0])
+        i0, i1, top, bottom = band_rows((r0, r1), x.shape[2], extent, strides[0], pads[0])
         xs = x[:, c0:c1] if group > 1 else x
         band = ik.conv2d(xs[:, :, i0:i1], xq, w[c0:c1], scales[c0:c1],
                          None if bias is None else bias[c0:c1], yq, lo, hi, strides,
@@ -125,10 +118,6 @@ def _conv(op: rknpu.ConvOp, args: Sequence[np.ndarray]) -> np.ndarray:
                                       f"{band.shape[2]} rows")
         y[:, c0:c1, r0:r1] = band
     return y
-
-
-def _ints_f(attr) -> tuple[float, ...]:
-    return tuple(float(v) for v in attr.get_values()) if attr is not None else ()
 
 
 def _ew(op: rknpu.EwOp, args: Sequence[np.ndarray]) -> np.ndarray:
@@ -145,7 +134,7 @@ def _ew(op: rknpu.EwOp, args: Sequence[np.ndarray]) -> np.ndarray:
     if kind == "requantize":
         return ik.to_output(xs[0], qs[0], yq)
     if kind in ("relu", "clip"):
-        lo, hi = ik.activation_range(kind, _ints_f(op.params), yq)
+        lo, hi = ik.activation_range(kind, _floats(op.params), yq)
         return ik.to_output(xs[0], qs[0], yq, lo, hi)
     assert kind == "lut" and op.table is not None
     table = np.asarray(op.table.get_values(), np.int64)
@@ -173,11 +162,9 @@ class RknpuFunctions(InterpreterFunctions):
 
     @impl(rknpu.EwOp)
     def run_ew(self, interp: Interpreter, op: rknpu.EwOp, args: PythonValues):
-        native = rknpu.is_native(op.output.type)
         # elementwise work is layout-blind: native operands are used as they are
         result = _ew(op, [np.asarray(a) for a in args])
-        return (np.asarray(result).astype(_storage(op.output.type), copy=False)
-                if native else _pack(op.output, result),)
+        return (np.asarray(result).astype(_storage(op.output.type), copy=False),)
 
     @impl(rknpu.PoolOp)
     def run_pool(self, interp: Interpreter, op: rknpu.PoolOp, args: PythonValues):

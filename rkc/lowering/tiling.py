@@ -96,16 +96,24 @@ class ConvGeometry:
             // self.strides[1] + 1
 
     def band_rows(self, out_rows: Span) -> tuple[int, int, int, int]:
-        """(input begin, input end, pad top, pad bottom) that output rows [b, e) read.
+        """`band_rows` for this convolution's height axis."""
+        return band_rows(out_rows, self.in_height, self.extent[0], self.strides[0],
+                         self.pads[0])
 
-        First needed row `b * stride - pad_top`, end `(e - 1) * stride - pad_top + extent`;
-        both clipped to the input, the clipped rows becoming the band's padding.
-        """
-        begin, end = out_rows
-        first = begin * self.strides[0] - self.pads[0]
-        last = (end - 1) * self.strides[0] - self.pads[0] + self.extent[0]
-        return (max(first, 0), min(last, self.in_height),
-                max(-first, 0), max(last - self.in_height, 0))
+
+def band_rows(out_rows: Span, in_height: int, extent: int, stride: int,
+              pad_top: int) -> tuple[int, int, int, int]:
+    """(input begin, input end, pad top, pad bottom) that output rows [b, e) of a
+    convolution read, `extent` being its dilated kernel height.
+
+    First needed row `b * stride - pad_top`, end `(e - 1) * stride - pad_top + extent`;
+    both clipped to the input, the clipped rows becoming the band's padding. The one rule
+    for bands: the planner uses it and the rknpu interpreter executes tiles with it.
+    """
+    begin, end = out_rows
+    first = begin * stride - pad_top
+    last = (end - 1) * stride - pad_top + extent
+    return max(first, 0), min(last, in_height), max(-first, 0), max(last - in_height, 0)
 
 
 @dataclass(frozen=True)
@@ -114,8 +122,9 @@ class Tile:
 
     out_rows: Span
     in_rows: Span           # unpadded input rows read (halo included)
-    pad_top: int            # padding rows above in_rows (non-zero only in the first band)
-    pad_bottom: int         # padding rows below in_rows (non-zero only in the last band)
+    pad_top: int            # padding rows above in_rows (first band; also a later band
+                            # when the top padding exceeds the stride)
+    pad_bottom: int         # padding rows below in_rows (last band, likewise)
     out_channels: Span
     in_channels: Span       # all inputs, or the same span as out_channels for depthwise
     core: int
