@@ -336,6 +336,26 @@ def op_named(module: ModuleOp, name: str):
 
 
 @pytest.mark.parametrize("algorithm", ["minmax", "kl"])
+def test_calibration_listeners_see_each_sample_once(resblock_samples, algorithm):
+    """Extra listeners (GPTQ's Hessian collector) ride on the first run only, also when
+    a histogram algorithm runs the dataset twice."""
+    from xdsl.interpreter import Interpreter
+
+    class CountConvs(Interpreter.Listener):
+        count = 0
+
+        def will_interpret_op(self, op, args):
+            self.count += op.name == "nn.conv2d"
+
+    module = load_module(VENDOR / "resblock.onnx")
+    add_normalization(module, NORM)
+    counter = CountConvs()
+    calibrate(module, resblock_samples, algorithm, show_progress=False, listeners=[counter])
+    convs = sum(op.name == "nn.conv2d" for op in main_function(module).walk())
+    assert convs == 2 and counter.count == convs * len(resblock_samples) == 16
+
+
+@pytest.mark.parametrize("algorithm", ["minmax", "kl"])
 def test_calibrate_resblock(resblock_samples, algorithm):
     module = load_module(VENDOR / "resblock.onnx")
     add_normalization(module, NORM)

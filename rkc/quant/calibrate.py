@@ -77,9 +77,11 @@ class _Observe(Interpreter.Listener):
 
 
 def calibrate(module: ModuleOp, samples: Sequence[Mapping[str, np.ndarray]],
-              algorithm: str = "minmax", show_progress: bool = True) -> None:
+              algorithm: str = "minmax", show_progress: bool = True,
+              listeners: Sequence[Interpreter.Listener] = ()) -> None:
     """Observe the entry function on every sample and write `rkc.range` attributes
-    (replacing earlier ones). Histogram algorithms run the dataset twice."""
+    (replacing earlier ones). Histogram algorithms run the dataset twice; `listeners`
+    also see the first run (each sample exactly once)."""
     make_observer(algorithm)  # an unknown name fails before any work
     samples = list(samples)  # read twice by the histogram algorithms
     if not samples:
@@ -90,8 +92,9 @@ def calibrate(module: ModuleOp, samples: Sequence[Mapping[str, np.ndarray]],
     table = {op: [make_observer(algorithm) for _ in op.results] for op in observed_ops(fn)}
     everything = [o for o in arg_observers if o] + [o for obs in table.values() for o in obs]
     passes = 2 if any(o.needs_second_pass for o in everything) else 1
-    interpreter = make_interpreter(module, [_Observe(table)])
     for number in range(passes):
+        interpreter = make_interpreter(module, [_Observe(table),
+                                                *(listeners if number == 0 else ())])
         label = "calibrate" if passes == 1 else f"calibrate {number + 1}/{passes}"
         for index, sample in enumerate(progress(samples, len(samples), label,
                                                 enabled=show_progress)):

@@ -86,7 +86,7 @@ def quantize_model(module: ModuleOp, samples: Sequence[Mapping[str, np.ndarray]]
     data, `rkc.quant.weight_rounding`)."""
     from rkc.passes.nn_quantize import precision_counts
     from rkc.quant.calibrate import calibrate
-    from rkc.quant.weight_rounding import WEIGHT_ROUNDINGS, round_weights
+    from rkc.quant.weight_rounding import WEIGHT_ROUNDINGS, HessianCollector
 
     if dtype not in DTYPES:
         raise RkcError(f"dtype must be one of {', '.join(DTYPES)}, got '{dtype}'")
@@ -99,18 +99,21 @@ def quantize_model(module: ModuleOp, samples: Sequence[Mapping[str, np.ndarray]]
     start = time.perf_counter()
     prepared = prepare_float(module, preprocess)
     seconds["prepare"] = time.perf_counter() - start
+    calibrated = prepared
     if dtype == "int8":
         if not samples:
             raise RkcError("int8 quantization needs calibration samples (a dataset)")
         start = time.perf_counter()
-        calibrate(prepared, samples, algorithm, show_progress)
+        # GPTQ's Hessians are summed during calibration's own run over the samples
+        hessians = HessianCollector(prepared) if weight_rounding == "gptq" else None
+        calibrate(prepared, samples, algorithm, show_progress,
+                  [hessians] if hessians is not None else [])
         seconds["calibrate"] = time.perf_counter() - start
-    calibrated = prepared
-    if dtype == "int8" and weight_rounding == "gptq":
-        start = time.perf_counter()
-        calibrated = prepared.clone()
-        round_weights(calibrated, samples, method == "channel")
-        seconds["weight rounding"] = time.perf_counter() - start
+        if hessians is not None:
+            start = time.perf_counter()
+            calibrated = prepared.clone()
+            hessians.round_weights(calibrated, method == "channel")
+            seconds["weight rounding"] = time.perf_counter() - start
     start = time.perf_counter()
     quantized = calibrated.clone()
     run_passes(quantized, f"nn-quantize{{dtype={dtype} method={method}}},{CLEANUP}")

@@ -7,7 +7,8 @@ by the inverse of the Hessian `H = X^T X` of the layer's calibration inputs `X` 
 patches for a convolution), which minimises `||X W^T - X Q^T||` far better than rounding
 to nearest.
 
-`round_weights` rewrites, in a calibrated float module, the weight constant of every conv2d
+`HessianCollector` observes the float module during calibration; its `round_weights`
+then rewrites, in a copy of the calibrated module, the weight constant of every conv2d
 and gemm that nn-quantize will compute in int8 with values that lie exactly on the int8
 grid `q * s` of the scales nn-quantize computes (`qparams.weight_scales`, per output channel
 or per tensor); nn-quantize then recovers `q` by rounding to nearest. The scales stay the
@@ -18,17 +19,17 @@ the original float module for reference.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from xdsl.dialects.builtin import ModuleOp
+from xdsl.interpreter import Interpreter, PythonValues
 from xdsl.ir import Operation
 from xdsl.rewriter import InsertPoint, Rewriter
 
 from rkc.dialects import nn
 from rkc.graph import main_function
 from rkc.quant import qparams
-from rkc.quant.analysis import record
 
 WEIGHT_ROUNDINGS = ("nearest", "gptq")
 MAX_ROWS_PER_SAMPLE = 4096
@@ -168,39 +169,40 @@ def candidates(module: ModuleOp) -> list[Operation]:
     return found
 
 
-def round_weights(module: ModuleOp, samples: Sequence[Mapping[str, np.ndarray]],
-                  per_channel: bool) -> int:
-    """Replace, in `module` (calibrated, float), the weights of every `candidates` op by
-    GPTQ-rounded grid values (see the module docstring). Returns how many were rounded (the others
-    keep their weights).
+class HessianCollector(Interpreter.Listener):
+    """Sums the Hessians of every `candidates` op of a float module while the module is
+    interpreted: attached to calibration's interpreter, it needs no run of its own."""
 
-    The Hessians come from the float module's own activations on `samples` (one
-    interpreter run per sample)."""
-    ops = candidates(module)
-    if not ops:
-        return 0
-    accumulators = {nn.node_name(op): _HessianAccumulator(op) for op in ops}
-    for sample in samples:
-        values = record(module, sample)
-        for name, accumulator in accumulators.items():
-            if name in values.operands:
-                accumulator.add(values.operands[name][0])
-    count = 0
-    for accumulator in accumulators.values():
-        op = accumulator.op
-        if accumulator.hessian is None or (accumulator.rows < MIN_ROWS_PER_INPUT
-                                           * accumulator.hessian.shape[-1]):
-            continue
-        matrix, axis = _weight_matrix(op)
-        scales = qparams.weight_scales(matrix, 0 if per_channel else None)
-        scales = np.broadcast_to(scales, (matrix.shape[0],))
-        g = accumulator.groups()
-        q = gptq(matrix.reshape(g, matrix.shape[0] // g, -1),
-                 scales.reshape(g, -1), accumulator.hessian)
-        rounded = (q.reshape(matrix.shape) * scales[:, None]).astype(np.float32)
-        _replace_weight(op, rounded if axis == 0 else rounded.T)
-        count += 1
-    return count
+    def __init__(self, module: ModuleOp):
+        self.accumulators = {op: _HessianAccumulator(op) for op in candidates(module)}
+
+    def will_interpret_op(self, op: Operation, args: PythonValues) -> None:
+        accumulator = self.accumulators.get(op)
+        if accumulator is not None:
+            accumulator.add(np.asarray(args[0]))
+
+    def round_weights(self, module: ModuleOp, per_channel: bool) -> int:
+        """Replace, in `module` (a copy of the observed module: ops are matched by node
+        name), the weights of every candidate with enough calibration rows by
+        GPTQ-rounded grid values (see the module docstring). Returns how many were
+        rounded; the others keep their weights."""
+        targets = {nn.node_name(op): op for op in candidates(module)}
+        count = 0
+        for observed, accumulator in self.accumulators.items():
+            op = targets.get(nn.node_name(observed))
+            if op is None or accumulator.hessian is None or (
+                    accumulator.rows < MIN_ROWS_PER_INPUT * accumulator.hessian.shape[-1]):
+                continue
+            matrix, axis = _weight_matrix(op)
+            scales = qparams.weight_scales(matrix, 0 if per_channel else None)
+            scales = np.broadcast_to(scales, (matrix.shape[0],))
+            g = accumulator.groups()
+            q = gptq(matrix.reshape(g, matrix.shape[0] // g, -1),
+                     scales.reshape(g, -1), accumulator.hessian)
+            rounded = (q.reshape(matrix.shape) * scales[:, None]).astype(np.float32)
+            _replace_weight(op, rounded if axis == 0 else rounded.T)
+            count += 1
+        return count
 
 
 def _replace_weight(op: Operation, matrix: np.ndarray) -> None:
