@@ -354,6 +354,25 @@ def _input_shape(draw) -> tuple[int, ...]:
             draw(st.integers(1, MAX_SIZE)), draw(st.integers(1, MAX_SIZE)))
 
 
+def build_random_module(draw, shapes: list[tuple[int, ...]], builder_class: type,
+                        max_ops: int) -> ModuleOp:
+    """func.func @main over f32 inputs of `shapes` with 1..max_ops random ops added by a
+    `builder_class(draw, rng, args)` (a GraphBuilder), returning some of its values."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    n_ops = draw(st.integers(1, max_ops))
+    module = ModuleOp([])
+    with ImplicitBuilder(module.body):
+        fn = func.FuncOp("main", ([TensorType(f32, s) for s in shapes], []))
+        with ImplicitBuilder(fn.body) as args:
+            builder = builder_class(draw, rng, args)
+            built = 0
+            while built < n_ops:
+                built += builder.add_random_op()
+            func.ReturnOp(*builder.results())
+    fn.update_function_type()
+    return module
+
+
 @st.composite
 def nn_graphs(draw, max_ops: int = 8) -> Graph:
     """A random valid `nn` module: func.func @main with one or two f32 inputs."""
@@ -362,18 +381,7 @@ def nn_graphs(draw, max_ops: int = 8) -> Graph:
     if draw(st.booleans()):
         shapes.append(draw(st.sampled_from(
             [first, (first[0], draw(st.integers(1, 32))), _input_shape(draw)])))
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    n_ops = draw(st.integers(1, max_ops))
-    module = ModuleOp([])
-    with ImplicitBuilder(module.body):
-        fn = func.FuncOp("main", ([TensorType(f32, s) for s in shapes], []))
-        with ImplicitBuilder(fn.body) as args:
-            builder = GraphBuilder(draw, rng, args)
-            built = 0
-            while built < n_ops:
-                built += builder.add_random_op()
-            func.ReturnOp(*builder.results())
-    fn.update_function_type()
+    module = build_random_module(draw, shapes, GraphBuilder, max_ops)
     module.verify()
     return Graph(module, shapes)
 

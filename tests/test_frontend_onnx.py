@@ -33,7 +33,7 @@ def make_model(nodes, inputs: dict, outputs=("y",), opset: int = 13, inits: dict
         [helper.make_empty_tensor_value_info(o) for o in outputs],
         initializer=[numpy_helper.from_array(np.asarray(v), k) for k, v in (inits or {}).items()])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
-    model.ir_version = 8
+    model.ir_version = 8 if opset < 21 else 10
     return model
 
 

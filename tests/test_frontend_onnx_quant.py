@@ -1,12 +1,11 @@
 """The ONNX frontend on pre-quantized models: QuantizeLinear / DequantizeLinear (per
 tensor, per axis, int8 / uint8 / int16 / int32), QLinearConv, QLinearMatMul and the QDQ
 and QOperator models onnxruntime's `quantize_static` writes. The imported types must
-carry the ONNX scales and zero points exactly (uint8 shifted to int8 storage); once the
-quantized interpreter exists, outputs are compared with onnxruntime's."""
+carry the ONNX scales and zero points exactly (uint8 shifted to int8 storage); outputs of
+the quantized interpreter are compared with onnxruntime's."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
+from test_frontend_onnx import make_model
 
 from rkc.dialects import nn, quant
 from rkc.dialects.quant import UniformQuantizedType, quantized_element
@@ -26,20 +26,7 @@ DATA = Path(__file__).parent / "data"
 N = helper.make_node
 OFFSET = {np.dtype(np.int8): 0, np.dtype(np.uint8): 128, np.dtype(np.int16): 0,
           np.dtype(np.uint16): 1 << 15, np.dtype(np.int32): 0}
-HAVE_QUANT_INTERPRETER = importlib.util.find_spec("rkc.interpreter.quant_impls") is not None
-needs_quant_interpreter = pytest.mark.skipif(not HAVE_QUANT_INTERPRETER,
-                                             reason="rkc.interpreter.quant_impls not written yet")
 
-
-def make_model(nodes, inputs: dict, outputs=("y",), opset: int = 13, inits: dict | None = None,
-               input_type=TensorProto.FLOAT) -> onnx.ModelProto:
-    graph = helper.make_graph(
-        nodes, "g", [helper.make_tensor_value_info(n, input_type, s) for n, s in inputs.items()],
-        [helper.make_empty_tensor_value_info(o) for o in outputs],
-        initializer=[numpy_helper.from_array(np.asarray(v), k) for k, v in (inits or {}).items()])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
-    model.ir_version = 8 if opset < 21 else 10
-    return model
 
 
 def ort_run(model: onnx.ModelProto, feeds: dict, optimize: bool = True) -> list[np.ndarray]:
@@ -537,7 +524,6 @@ def output_step(model: onnx.ModelProto) -> float:
     return float(inits[last.input[1]])
 
 
-@needs_quant_interpreter
 @pytest.mark.parametrize("kind, fmt, per_channel, activation", CASES)
 def test_quantize_static_matches_onnxruntime(tmp_path_factory, kind, fmt, per_channel,
                                             activation):
@@ -556,7 +542,6 @@ def test_quantize_static_matches_onnxruntime(tmp_path_factory, kind, fmt, per_ch
         assert np.abs(got.astype(np.float64) - want).max() <= step * (1 + 1e-6)
 
 
-@needs_quant_interpreter
 def test_real_model_qdq_matches_onnxruntime(tmp_path_factory):
     """PaddleOCR's classifier through quantize_static (QDQ, per channel): every float op
     between dequantize / quantize pairs; the softmax output within one step (1/255)."""
@@ -572,7 +557,6 @@ def test_real_model_qdq_matches_onnxruntime(tmp_path_factory):
     assert np.abs(got - want).max() <= output_step(model) * (1 + 1e-6)
 
 
-@needs_quant_interpreter
 @pytest.mark.parametrize("case", QDQ_CASES)
 def test_quantize_dequantize_matches_onnxruntime(case):
     """Quantize then dequantize: exactly onnxruntime's values."""
@@ -584,7 +568,6 @@ def test_quantize_dequantize_matches_onnxruntime(case):
     np.testing.assert_array_equal(run_module(import_onnx(model), {"x": x})["y"], want)
 
 
-@needs_quant_interpreter
 def test_quantized_output_codes_match_onnxruntime():
     """uint8 codes come out as int8 codes 128 lower."""
     from rkc.interpreter import run_module
@@ -596,7 +579,6 @@ def test_quantized_output_codes_match_onnxruntime():
     np.testing.assert_array_equal(got.astype(np.int64) + 128, ort_run(model, {"x": x})[0])
 
 
-@needs_quant_interpreter
 @pytest.mark.parametrize("w, w_zp", [
     (W_INT8, np.int8(0)),
     ((W_INT8.astype(np.int16) + 128).astype(np.uint8), np.uint8(128)),
@@ -612,7 +594,6 @@ def test_qlinear_conv_matches_onnxruntime(w, w_zp):
     assert np.abs(got - want).max() <= 0.1 * (1 + 1e-6)
 
 
-@needs_quant_interpreter
 @pytest.mark.parametrize("b_scale, b_zp", [
     (np.float32(0.02), np.uint8(140)),
     (np.array([0.01, 0.02, 0.03], np.float32), np.array([120, 128, 136], np.uint8)),
@@ -656,7 +637,6 @@ def _node_test_cases() -> list:
 NODE_TESTS = _node_test_cases()
 
 
-@needs_quant_interpreter
 @pytest.mark.parametrize("case", NODE_TESTS, ids=[c.name for c in NODE_TESTS])
 def test_onnx_node_tests(case):
     """Scales, zero points (and QLinearConv's weight and bias) become initializers; the

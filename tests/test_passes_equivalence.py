@@ -251,6 +251,14 @@ def test_small_differences_pass_the_tolerance_but_not_exactness():
 T = "tensor<1x4x3x3xf32>"
 CONV_ATTRS = ("strides = array<i64: 1, 1>, pads = array<i64: 0, 0, 0, 0>, "
               "dilations = array<i64: 1, 1>, group = 1 : i64")
+CONV_WEIGHTS = """%w = nn.constant dense<[[[[0.5, -1.0, 0.25], [1.0, 0.0, -0.5],
+                             [0.75, 0.5, -0.25]],
+                           [[1.0, 1.0, 1.0], [-1.0, 0.5, 0.0], [0.0, 0.25, -1.0]]]]>
+       : tensor<1x2x3x3xf32>
+  %w4 = nn.concat %w, %w, %w, %w {axis = 0 : i64}
+       : (tensor<1x2x3x3xf32>, tensor<1x2x3x3xf32>, tensor<1x2x3x3xf32>, tensor<1x2x3x3xf32>)
+       -> tensor<4x2x3x3xf32>"""
+"""The [4, 2, 3, 3] conv weight %w4 the hand-written conv modules below share."""
 
 
 def test_canonicalize_folds_constants():
@@ -369,12 +377,7 @@ def _conv_bn(extra_use: bool = False, activation: str = "", bias: bool = True) -
     rt = f"{T}, {T}" if extra_use else T
     return f"""
 func.func @main(%x: tensor<1x2x5x5xf32>) -> ({rt}) {{
-  %w = nn.constant dense<[[[[0.5, -1.0, 0.25], [1.0, 0.0, -0.5], [0.75, 0.5, -0.25]],
-                           [[1.0, 1.0, 1.0], [-1.0, 0.5, 0.0], [0.0, 0.25, -1.0]]]]>
-       : tensor<1x2x3x3xf32>
-  %w4 = nn.concat %w, %w, %w, %w {{axis = 0 : i64}}
-       : (tensor<1x2x3x3xf32>, tensor<1x2x3x3xf32>, tensor<1x2x3x3xf32>, tensor<1x2x3x3xf32>)
-       -> tensor<4x2x3x3xf32>
+  {CONV_WEIGHTS}
   %b = nn.constant dense<[1.0, -1.0, 0.5, 0.0]> : tensor<4xf32>
   {BN_PARAMS}
   %c = nn.conv2d %x, %w4{b} {{rkc.name = "conv", {CONV_ATTRS}{act}}}
@@ -453,12 +456,7 @@ func.func @main(%a: tensor<3x5xf32>) -> tensor<3x4xf32> {{
 def _conv_then(body: str, results: str = "%y", types: str = T) -> str:
     return f"""
 func.func @main(%x: tensor<1x2x5x5xf32>) -> ({types}) {{
-  %w = nn.constant dense<[[[[0.5, -1.0, 0.25], [1.0, 0.0, -0.5], [0.75, 0.5, -0.25]],
-                           [[1.0, 1.0, 1.0], [-1.0, 0.5, 0.0], [0.0, 0.25, -1.0]]]]>
-       : tensor<1x2x3x3xf32>
-  %w4 = nn.concat %w, %w, %w, %w {{axis = 0 : i64}}
-       : (tensor<1x2x3x3xf32>, tensor<1x2x3x3xf32>, tensor<1x2x3x3xf32>, tensor<1x2x3x3xf32>)
-       -> tensor<4x2x3x3xf32>
+  {CONV_WEIGHTS}
   %c = nn.conv2d %x, %w4 {{rkc.name = "conv", {CONV_ATTRS}}}
        : (tensor<1x2x5x5xf32>, tensor<4x2x3x3xf32>) -> {T}
   {body}

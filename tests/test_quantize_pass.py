@@ -43,9 +43,15 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from strategies import MAX_CHANNELS, MAX_SIZE, Graph, GraphBuilder, _input_shape, _shape
-from xdsl.builder import ImplicitBuilder
-from xdsl.dialects import func
+from strategies import (
+    MAX_CHANNELS,
+    MAX_SIZE,
+    Graph,
+    GraphBuilder,
+    _input_shape,
+    _shape,
+    build_random_module,
+)
 from xdsl.dialects.builtin import ModuleOp, StringAttr, TensorType, f16, f32
 from xdsl.interpreter import Interpreter, PythonValues
 from xdsl.ir import Block, Operation, SSAValue
@@ -197,19 +203,8 @@ def quant_graphs(draw, max_ops: int = 8) -> Graph:
     two, and `rkc.precision = "fp16"` on about one op in eight."""
     first = _input_shape(draw)
     shapes = [first] if draw(st.booleans()) else [first, first]
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    n_ops = draw(st.integers(1, max_ops))
-    module = ModuleOp([])
-    with ImplicitBuilder(module.body):
-        fn = func.FuncOp("main", ([TensorType(f32, s) for s in shapes], []))
-        with ImplicitBuilder(fn.body) as args:
-            builder = QuantGraphBuilder(draw, rng, args)
-            built = 0
-            while built < n_ops:
-                built += builder.add_random_op()
-            func.ReturnOp(*builder.results())
-    fn.update_function_type()
-    for op in fn.body.block.ops:
+    module = build_random_module(draw, shapes, QuantGraphBuilder, max_ops)
+    for op in main_function(module).body.block.ops:
         if isinstance(op, nn.NNOp) and draw(st.integers(0, 7)) == 0:
             op.attributes[PRECISION_ATTR] = StringAttr("fp16")
     module.verify()
