@@ -14,7 +14,9 @@ computed before (the rknpu interpreter uses the same integer arithmetic):
     nn.concat on channels with the output's parameters     -> rknpu.concat
 
 Anything else (float or fp16 ops, quantize / dequantize at the graph edges, data movement
-that changes the layout) goes into an `rknpu.cpu` op carrying the reason.
+that changes the layout) goes into an `rknpu.cpu` op carrying the reason. Run
+`rknpu-legalize{target=...}` first so that the chip's limits apply; without it only the
+lowering's own coverage is checked.
 """
 
 from __future__ import annotations
@@ -57,7 +59,9 @@ def _activations(op: Operation) -> list[SSAValue]:
 
 
 def obstacle(op: Operation) -> str | None:
-    """Why nn-to-rknpu cannot make `op` an rknpu task (None when it can)."""
+    """Why this lowering has no rknpu form for `op` (None when it has one). This is the
+    lowering's coverage, not the chip's limits: those are rknpu-legalize's
+    (`rkc.lowering.legality`), whose CPU placements the pass honours first."""
     if isinstance(op, quant.QuantizeOp | quant.DequantizeOp):
         return "float <-> int8 conversion at the graph edge runs on the host"
     if not all(_int8(v) for v in (*_activations(op), *op.results)):

@@ -1,5 +1,5 @@
-"""nn-to-rknpu and rknpu-layout: lowered modules compute exactly what the quantized `nn`
-module computes (random graphs, the vendor fixtures, PP-OCR cls), on every target; a
+"""rknpu-legalize, nn-to-rknpu and rknpu-layout: lowered modules compute exactly what the
+quantized `nn` module computes (random graphs, the vendor fixtures, PP-OCR cls), on every target; a
 tiled conv equals the untiled one exactly; lowered IR prints and parses back."""
 
 from __future__ import annotations
@@ -31,8 +31,11 @@ TARGETS = ("rk3588", "rk3568")
 
 
 def lowered(module: ModuleOp, target: str | None) -> ModuleOp:
+    """`module` lowered: placed for `target` by rknpu-legalize, then nn-to-rknpu and
+    rknpu-layout; with no target, nn-to-rknpu alone (its own checks only)."""
     result = module.clone()
-    spec = "nn-to-rknpu" + (f",rknpu-layout{{target={target}}}" if target else "")
+    spec = ("nn-to-rknpu" if target is None else
+            f"rknpu-legalize{{target={target}}},nn-to-rknpu,rknpu-layout{{target={target}}}")
     run_passes(result, spec)
     return result
 
@@ -66,6 +69,15 @@ def test_random_graphs_lower_exactly():
         prepared, samples = prepare(graph.module, seed)
         module = quantized(prepared)
         reference = run_module(module, samples[0])
+        for target in TARGETS:  # rknpu-legalize alone: every op placed, nothing changed
+            placed = module.clone()
+            run_passes(placed, f"rknpu-legalize{{target={target}}}")
+            for op in main_function(placed).body.block.ops:
+                if op.name not in ("nn.constant", "func.return"):
+                    assert op.attributes["rkc.placement"].data in ("npu", "cpu"), op
+                    assert ("rkc.reason" in op.attributes) == (
+                        op.attributes["rkc.placement"].data == "cpu"), op
+            assert_same_outputs(reference, run_module(placed, samples[0]))
         for target in (None, *TARGETS):
             low = lowered(module, target)
             low.verify()
