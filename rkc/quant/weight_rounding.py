@@ -152,7 +152,8 @@ def _weight_matrix(op: Operation) -> tuple[np.ndarray, int]:
 
 def candidates(module: ModuleOp) -> list[Operation]:
     """The conv2d and gemm ops (B not scaled by alpha) nn-quantize will make int8, whose
-    weight constant has no other user."""
+    weight constant has no other user and that have a node name (how a copy of the
+    module is matched); the others keep nearest rounding."""
     from rkc.passes.nn_quantize import int8_obstacle, precision_of
 
     found = []
