@@ -1,3 +1,4 @@
 """Code generation for the Rockchip NPU (register command lists, `.rknn` files).
 
-Empty for now: the backends arrive with the `rknpu` dialect."""
+`registers`: the per-chip register database; `regcmd`: register command words, task
+tails and records, disassembly."""
