@@ -41,8 +41,17 @@ Postcondition, for the ops of the entry function:
     once, as rknn-toolkit2 quantizes it;
   * every other op is float: its float operands are f32 again;
   * int8 results have parameters from their op's `rkc.range` (missing: RkcError
-    "not calibrated: ..."), except data-movement / max-pool results (their input's) and
-    non-float results (argmax's i64, unchanged); a conv / gemm in int8 keeps a fused relu
+    "not calibrated: ..."), except data-movement / max-pool results (their input's),
+    non-float results (argmax's i64, unchanged) and the inputs of concats (below);
+  * every input of an int8 concat has the concat's result type, so that the concat is
+    address offsets on the NPU (as rknn-toolkit2 quantizes concats): walking up from
+    the input through single-use followers that keep their input's parameters (all but
+    constant pads, splits and argmax), a single-use root computed in int8 by an op with
+    its own parameters computes in the concat's (when they respect the op's
+    fixed-point guard below), one quantized from float is quantized with them, and any
+    other root is converted by a `quant.requantize` (once per value and type) where the
+    chain reads it. Nested concats share one type (the outermost one's);
+  * a conv / gemm in int8 keeps a fused relu
     or clip, any other fused activation is an RkcError (run
     `nn-fuse-activation{kinds=relu,clip}` before calibration instead);
   * weights are `nn.constant ... as !quant.uniform<i8...>` (per channel: conv2d axis 0,
@@ -159,6 +168,14 @@ def int8_obstacle(op: Operation) -> str | None:
     return None
 
 
+def _passes_parameters(op: Operation) -> bool:
+    """A single-result follower whose int8 result is its input's values with its input's
+    parameters (a constant pad adds a value and a split has several results: no)."""
+    if isinstance(op, nn.PadOp):
+        return nn.str_of(op.properties, "mode") != "constant"
+    return isinstance(op, FOLLOWERS) and not isinstance(op, nn.SplitOp | nn.ArgMaxOp)
+
+
 def precision_of(op: Operation) -> str | None:
     """The op's `rkc.precision` request, validated."""
     attr = op.attributes.get(PRECISION_ATTR)
@@ -192,10 +209,15 @@ class _Rewriter:
         self.converted: dict[tuple[SSAValue, Domain], SSAValue] = {}
         self.origin: dict[SSAValue, SSAValue] = {}
         self.constants: dict[tuple[SSAValue, Domain], SSAValue] = {}
+        self.forced: dict[SSAValue, UniformQuantizedType] = {}
+        self.read_as: dict[tuple[Operation, int], UniformQuantizedType] = {}
+        self.retyped: dict[tuple[SSAValue, UniformQuantizedType], SSAValue] = {}
 
     # -- driver ------------------------------------------------------------------
     def run(self) -> None:
         plan = self.plan()
+        if self.dtype == "int8":
+            self.share_concat_parameters(plan)
         for arg in self.fn.args:
             if _is_f32_tensor(arg.type):
                 self.home[arg] = Domain.FLOAT
@@ -258,6 +280,37 @@ class _Rewriter:
             return produced.get(op.operands[0], Domain.FLOAT)
         return Domain.INT8
 
+    def share_concat_parameters(self, plan: dict[Operation, Domain]) -> None:
+        """Give the inputs of every int8 concat the concat's parameters where that costs
+        nothing: the concat's result type is chosen first (from its range, or the one
+        an enclosing concat forces on it), then for each input the chain of single-use
+        followers above it (parameter-preserving data movement: reshape, transpose,
+        slice, non-constant pad, nearest resize, max pools) is walked up to its root;
+        a single-use root computed by an int8 op with its own result parameters gets
+        the concat's type (`forced`), and the op reading the root in the chain
+        requantizes it otherwise (`read_as`). A root without own int8 parameters (a
+        function argument, a float or fp16 result) is quantized with the concat's
+        parameters directly. Consumers first, so nested concats share one type."""
+        ops = [op for op in plan if plan[op] is Domain.INT8]
+        for concat in reversed(ops):
+            if not isinstance(concat, nn.ConcatOp):
+                continue
+            t = self.forced.get(concat.output)
+            if t is None:
+                t = self.forced[concat.output] = self.activation_type(concat.output)
+            for index, value in enumerate(concat.operands):
+                reader: Operation = concat
+                while (isinstance(value, OpResult) and _passes_parameters(value.op)
+                       and plan.get(value.op) is Domain.INT8 and value.has_one_use()):
+                    reader, index, value = value.op, 0, value.op.operands[0]
+                self.read_as[(reader, index)] = t
+                producer = value.owner
+                follows = isinstance(producer, FOLLOWERS) and plan.get(producer) is Domain.INT8
+                if (value.has_one_use() and not follows
+                        and not isinstance(producer, nn.ConstantOp)
+                        and len(getattr(producer, "results", ())) <= 1):
+                    self.forced.setdefault(value, t)
+
     # -- values in a domain --------------------------------------------------------
     def get(self, value: SSAValue, domain: Domain) -> SSAValue:
         """`value` in `domain`, converting (once, shared) where needed. Non-float values
@@ -319,7 +372,11 @@ class _Rewriter:
             Rewriter.insert_op(op, InsertPoint.at_start(self.block))
 
     def activation_type(self, value: SSAValue, min_scale: float = 0.0) -> UniformQuantizedType:
-        """i8 parameters of a float value from its calibrated range."""
+        """i8 parameters of a float value: the type a concat forces on it when that is
+        at least `min_scale`, else from its calibrated range."""
+        forced = self.forced.get(value)
+        if forced is not None and forced.scale >= min_scale:
+            return forced
         found = value_range(value)
         if found is None:
             if isinstance(value, OpResult):
@@ -365,6 +422,8 @@ class _Rewriter:
                                f"(before calibration) to keep it a separate op")
         if isinstance(op, FOLLOWERS):
             x = self.get(op.operands[0], Domain.INT8)
+            if (op, 0) in self.read_as:
+                x = self.retype(x, self.read_as[(op, 0)])
             if isinstance(op, nn.PadOp) and nn.str_of(op.properties, "mode") == "constant":
                 x = self.hold_pad_value(x, nn.float_of(op.properties, "value"), op)
             element = quantized_element(x.type)
@@ -397,6 +456,10 @@ class _Rewriter:
         min_scale = numerator / qparams.MAX_REQUANT_RATIO
         types = [TensorType(self.activation_type(r, min_scale), r.type.get_shape())
                  for r in op.results]
+        if isinstance(op, nn.ConcatOp):  # inputs with the result's parameters
+            result = quantized_element(types[0])
+            assert result is not None
+            operands = [self.retype(v, result) for v in operands]
         self.finish(op, operands, types, props)
 
     def finish(self, op: Operation, operands: Sequence[SSAValue], types: Sequence[Attribute],
@@ -478,6 +541,34 @@ class _Rewriter:
             Rewriter.insert_op(b_op, InsertPoint.before(op))
             operands.append(b_op.output)
         return operands, [TensorType(y, result.type.get_shape())]
+
+    def retype(self, value: SSAValue, t: UniformQuantizedType) -> SSAValue:
+        """The int8 `value` with the per-tensor type `t` (once per pair, shared): itself
+        when it has it; a constant quantized anew; any other value requantized (also one
+        quantized from float: the float value is converted once)."""
+        if quantized_element(value.type) == t:
+            return value
+        key = (value, t)
+        if key in self.retyped:
+            return self.retyped[key]
+        shape = _shape(value)
+        source = value.owner
+        if isinstance(source, nn.ConstantOp):
+            original = next(k[0] for k, c in self.constants.items() if c is value)
+            array = nn.constant_value(original)
+            assert array is not None
+            data = qparams.quantize_values(array, t.scale, t.zero_point, t.qmin, t.qmax,
+                                           np.int8)
+            op: Operation = nn.ConstantOp(data, nn.node_name(original.owner),
+                                          result_type=TensorType(t, shape))
+        else:
+            op = quant.RequantizeOp(value, TensorType(t, shape))
+        self.insert_after(value, op)
+        result = op.results[0]
+        self.home[result] = Domain.INT8
+        self.origin[result] = self.origin.get(value, value)
+        self.retyped[key] = result
+        return result
 
     def hold_pad_value(self, x: SSAValue, value: float, before: Operation) -> SSAValue:
         """`x`, requantized (before `before`) to a range that also holds the constant pad

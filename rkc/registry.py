@@ -36,9 +36,13 @@ DIALECTS: dict[str, Callable[[], Dialect]] = {
 
 PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "nn-canonicalize": _load("rkc.passes.nn_canonicalize", "NNCanonicalizePass"),
+    "nn-decompose-global-pool": _load("rkc.passes.nn_decompose_global_pool",
+                                      "NNDecomposeGlobalPoolPass"),
+    "nn-div-to-mul": _load("rkc.passes.nn_div_to_mul", "NNDivToMulPass"),
     "nn-fold-batchnorm": _load("rkc.passes.nn_fold_batchnorm", "NNFoldBatchNormPass"),
     "nn-fuse-activation": _load("rkc.passes.nn_fuse_activation", "NNFuseActivationPass"),
     "nn-gemm-to-conv": _load("rkc.passes.nn_gemm_to_conv", "NNGemmToConvPass"),
+    "nn-match-activations": _load("rkc.passes.nn_match_activations", "NNMatchActivationsPass"),
     "nn-quantize": _load("rkc.passes.nn_quantize", "NNQuantizePass"),
     "nn-to-rknpu": _load("rkc.passes.nn_to_rknpu", "NNToRknpuPass"),
     "rknpu-layout": _load("rkc.passes.rknpu_layout", "RknpuLayoutPass"),

@@ -368,7 +368,8 @@ def fp16_problems(before: Mapping[str, np.ndarray], after: Mapping[str, np.ndarr
 def check_structure(module: ModuleOp) -> None:
     """What nn-quantize promises about conversions: the signature stays f32, no
     conversion undoes another, each value is converted at most once per precision,
-    inserted conversions carry no rkc.name, int8 ops are quantized throughout."""
+    inserted conversions carry no rkc.name, int8 ops are quantized throughout, int8
+    concats have inputs quantized like their result."""
     fn = main_function(module)
     for t in (*fn.function_type.inputs.data, *fn.function_type.outputs.data):
         assert not isinstance(t, TensorType) or quantized_element(t) is None
@@ -388,6 +389,9 @@ def check_structure(module: ModuleOp) -> None:
             if any(quantized_element(t) is not None for t in types):
                 assert not any(isinstance(t, TensorType) and t.element_type in (f32, f16)
                                for t in types), f"mixed precision op {op.name}"
+                if isinstance(op, nn.ConcatOp):  # inputs with the result's parameters
+                    assert all(v.type.element_type == op.output.type.element_type
+                               for v in op.operands), f"concat inputs differ: {op}"
 
 
 # ---------------------------------------------------------------------------
@@ -542,7 +546,7 @@ def test_bad_options():
 T4 = "tensor<1x4x8x8xf32>"
 FLOAT_ISLAND = f"""
   %s = nn.softmax %c {{rkc.name = "sm", axis = 1 : i64}} : ({T4}) -> {T4}
-  %e = nn.div %c, %two {{rkc.name = "div"}} : ({T4}, tensor<f32>) -> {T4}
+  %e = nn.pow %c, %two {{rkc.name = "pow"}} : ({T4}, tensor<f32>) -> {T4}
   %a = nn.add %s, %e {{rkc.name = "add"}} : ({T4}, {T4}) -> {T4}
   %r = nn.relu %a {{rkc.name = "relu"}} : ({T4}) -> {T4}
 """
@@ -560,12 +564,12 @@ def test_float_ops_share_one_dequantize_and_names_are_kept():
     check_structure(after)
     ops = list(main_function(after).body.block.ops)
     dequantizes = [op for op in ops if isinstance(op, quant.DequantizeOp)]
-    # conv -> {softmax, div} share one dequantize; relu's result is dequantized for return
+    # conv -> {softmax, pow} share one dequantize; relu's result is dequantized for return
     assert len(dequantizes) == 2
     users = {use.operation.name for use in dequantizes[0].output.uses}
-    assert users == {"nn.softmax", "nn.div"}
+    assert users == {"nn.softmax", "nn.pow"}
     names = {nn.node_name(op): op for op in ops if nn.node_name(op)}
-    assert {"conv", "sm", "div", "add", "relu"} <= set(names)
+    assert {"conv", "sm", "pow", "add", "relu"} <= set(names)
     assert quantized_element(names["add"].output.type) is not None
     assert names["sm"].output.type.element_type == f32
     assert precision_counts(after) == {"int8": 3, "fp16": 0, "float": 2}
@@ -580,7 +584,7 @@ def test_fp16_precision_override():
     names = {nn.node_name(op): op for op in after.walk() if nn.node_name(op)}
     add = names["add"]
     assert all(v.type.element_type == f16 for v in (*add.operands, add.output))
-    # softmax (f32) and div (f32) are cast to f16, the add's result is cast back; the
+    # softmax (f32) and pow (f32) are cast to f16, the add's result is cast back; the
     # relu, now between float (f16) and the function result, stays float
     assert all(isinstance(v.owner, nn.CastOp) for v in add.operands)
     assert isinstance(names["relu"].input.owner, nn.CastOp)
@@ -607,7 +611,7 @@ def test_isolated_elementwise_ops_stay_float():
     text = conv_module().replace(
         "%c = nn.conv2d %x,", "%c = nn.conv2d %n,").replace(
         "%b = nn.constant", f"""%m = nn.constant dense<0.5> : {C}
-  %sd = nn.constant dense<0.25> : {C}
+  %sd = nn.constant dense<[[[[0.25]], [[0.5]], [[0.125]]]]> : {C}
   %xm = nn.sub %x, %m {{rkc.name = "sub"}} : ({X}, {C}) -> {X}
   %n = nn.div %xm, %sd {{rkc.name = "div"}} : ({X}, {C}) -> {X}
   %b = nn.constant""")
@@ -730,3 +734,48 @@ def test_checker_catches_a_wrong_quantization():
     for case in wrong:
         assert case != text
         assert compare_int8(prepared, parse_ir(case), samples)
+
+
+def test_concat_inputs_share_the_concat_parameters():
+    """The single-use conv "a" (through the single-use int8 resize after it) and the
+    inner concat compute in the outer concat's parameters; the float resize of the
+    argument is quantized in them; the conv "b", also returned, is requantized once;
+    the constant input is quantized in the concat's parameters. No concat rescales, and
+    the result stays within tolerance."""
+    X4, X8 = "tensor<1x2x4x4xf32>", "tensor<1x2x8x8xf32>"
+    resize = ('sizes = array<i64: 1, 2, 8, 8>, scales = array<f32: 1.0, 1.0, 2.0, 2.0>, '
+              'mode = "nearest", coordinate_transformation_mode = "asymmetric", '
+              'nearest_mode = "floor"')
+    conv = ('strides = array<i64: 1, 1>, pads = array<i64: 0, 0, 0, 0>, '
+            'dilations = array<i64: 1, 1>, group = 1 : i64')
+    prepared, samples = calibrated(f"""
+func.func @main(%x: {X4} {{rkc.name = "x"}}) -> (tensor<1x8x8x8xf32>, {X4}) {{
+  %w = nn.constant dense<[[[[0.5]], [[-1.0]]], [[[0.25]], [[2.0]]]]> : tensor<2x2x1x1xf32>
+  %k = nn.constant dense<0.75> : {X8}
+  %a = nn.conv2d %x, %w {{rkc.name = "a", {conv}}} : ({X4}, tensor<2x2x1x1xf32>) -> {X4}
+  %ra = nn.resize %a {{rkc.name = "ra", {resize}}} : ({X4}) -> {X8}
+  %rx = nn.resize %x {{rkc.name = "rx", {resize}}} : ({X4}) -> {X8}
+  %v = nn.constant dense<[[[[0.25]], [[0.1]]], [[[-0.2]], [[0.05]]]]> : tensor<2x2x1x1xf32>
+  %b = nn.conv2d %x, %v {{rkc.name = "b", {conv}}} : ({X4}, tensor<2x2x1x1xf32>) -> {X4}
+  %rb = nn.resize %b {{rkc.name = "rb", {resize}}} : ({X4}) -> {X8}
+  %i = nn.concat %ra, %rx, %rb {{rkc.name = "inner", axis = 1 : i64}}
+       : ({X8}, {X8}, {X8}) -> tensor<1x6x8x8xf32>
+  %o = nn.concat %i, %k {{rkc.name = "outer", axis = 1 : i64}}
+       : (tensor<1x6x8x8xf32>, {X8}) -> tensor<1x8x8x8xf32>
+  func.return %o, %b : tensor<1x8x8x8xf32>, {X4}
+}}""")
+    after = quantized(prepared)
+    check_structure(after)
+    names = {nn.node_name(op): op for op in after.walk() if nn.node_name(op)}
+    t = names["outer"].output.type.element_type
+    for name in ("a", "ra", "rb", "inner"):
+        assert names[name].results[0].type.element_type == t, name
+    assert names["rx"].output.type.element_type == f32  # it follows the float argument
+    inner = names["inner"]
+    assert isinstance(inner.operands[1].owner, quant.QuantizeOp)
+    assert inner.operands[1].type.element_type == t
+    assert names["b"].output.type.element_type != t
+    (requantize,) = [op for op in after.walk() if isinstance(op, quant.RequantizeOp)]
+    assert requantize.input is names["b"].output and names["rb"].input is requantize.output
+    assert names["outer"].operands[1].type.element_type == t  # the constant
+    assert not compare_int8(prepared, after, samples)

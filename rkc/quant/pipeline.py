@@ -1,13 +1,20 @@
 """The whole `rkc quantize` job on an imported float module.
 
-    nn-canonicalize, nn-fold-batchnorm, nn-fuse-activation{kinds=relu,clip}
+    nn-canonicalize, nn-match-activations, nn-div-to-mul, nn-fold-batchnorm,
+    nn-decompose-global-pool, nn-fuse-activation{kinds=relu,clip}
       -> add_normalization (mean / std become part of the model: it takes raw input)
       -> calibrate (int8 only: `rkc.range` on every float value)
       -> nn-quantize{dtype, method} -> cse, dce
 
-Only relu and clip are fused before calibration: they are the activations an int8
-conv / gemm keeps fused; the others stay separate ops so that they get their own range
-(and their own table op in int8).
+The float rewrites before calibration serve the int8 graph: written-out hard-swish /
+hard-sigmoid become one table op each (no float division island), a division by a
+constant scalar becomes a multiplication (an int8 op), per-channel affine ops after a
+conv / gemm fold into its weights (no op, no rounding), and global pools larger than the
+PPU window become cascades of pools (each stage calibrated, so each gets its own
+range). They change float results by float32 rounding only (each pass states its
+tolerance). Only relu and clip are fused before calibration: they are the activations
+an int8 conv / gemm keeps fused; the others stay separate ops so that they get their
+own range (and their own table op in int8).
 
 `quantize_model` returns both modules: `float_module` is the prepared (normalised and, for
 int8, calibrated) float module the quantized one was made from. They have the same
@@ -28,7 +35,8 @@ from xdsl.passes import PassPipeline
 from rkc.errors import RkcError
 from rkc.quant.dataset import Preprocess, add_normalization
 
-PREPARE = "nn-canonicalize,nn-fold-batchnorm,nn-fuse-activation{kinds=relu,clip}"
+PREPARE = ("nn-canonicalize,nn-match-activations,nn-div-to-mul,nn-fold-batchnorm,"
+           "nn-decompose-global-pool,nn-fuse-activation{kinds=relu,clip}")
 CLEANUP = "cse,dce"
 DTYPES = ("int8", "fp16")
 METHODS = ("channel", "layer")
@@ -67,8 +75,9 @@ def run_passes(module: ModuleOp, spec: str) -> None:
 
 
 def prepare_float(module: ModuleOp, preprocess: Preprocess) -> ModuleOp:
-    """A copy of `module`, canonicalised, batch norms folded, relu / clip fused, with
-    the input normalisation inside: the float module calibration observes."""
+    """A copy of `module` after `PREPARE` (canonicalised, activations matched, affine
+    ops folded, large global pools decomposed, relu / clip fused), with the input
+    normalisation inside: the float module calibration observes."""
     prepared = module.clone()
     run_passes(prepared, PREPARE)
     add_normalization(prepared, preprocess)

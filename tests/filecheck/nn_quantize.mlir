@@ -121,3 +121,27 @@ func.func @gemm(%a: tensor<4x3xf32> {rkc.name = "a", rkc.range = array<f32: -2.0
   %g = nn.gemm %a, %b, %c {rkc.name = "fc", rkc.range = array<f32: -6.0, 6.0>, alpha = 0.5 : f32, beta = 2.0 : f32, trans_a = false, trans_b = false} : (tensor<4x3xf32>, tensor<3x2xf32>, tensor<2xf32>) -> tensor<4x2xf32>
   func.return %g : tensor<4x2xf32>
 }
+
+// -----
+
+// A concat's inputs get the concat's parameters (range [-2, 4]: scale 6/255, zero point
+// -43), so that it stays address offsets: the single-use conv "a" computes in them
+// directly, "c" too through the single-use max pool that follows it; "b" is also
+// returned, keeps its own parameters and is requantized for the concat.
+// CHECK-LABEL: func.func @concat_shares
+// CHECK:         %a = nn.conv2d {{.*}} -> tensor<1x2x4x4x!quant.uniform<i8:f32, 0.023529411764705882:-43>>
+// CHECK:         %b = nn.conv2d {{.*}} -> tensor<1x2x4x4x!quant.uniform<i8:f32, 0.00784313725490196:0>>
+// CHECK:         %[[R:.*]] = quant.requantize %b : {{.*}} -> tensor<1x2x4x4x!quant.uniform<i8:f32, 0.023529411764705882:-43>>
+// CHECK:         %c = nn.conv2d {{.*}} -> tensor<1x2x4x4x!quant.uniform<i8:f32, 0.023529411764705882:-43>>
+// CHECK-NEXT:    %p = nn.max_pool2d %c {{.*}} -> tensor<1x2x4x4x!quant.uniform<i8:f32, 0.023529411764705882:-43>>
+// CHECK-NEXT:    %y = nn.concat %a, %[[R]], %p {{.*}} -> tensor<1x6x4x4x!quant.uniform<i8:f32, 0.023529411764705882:-43>>
+// CHECK-NOT:     quant.requantize
+func.func @concat_shares(%x: tensor<1x2x4x4xf32> {rkc.name = "x", rkc.range = array<f32: -1.0, 1.0>}) -> (tensor<1x6x4x4xf32>, tensor<1x2x4x4xf32>) {
+  %w = nn.constant dense<[[[[0.5]], [[-1.0]]], [[[0.25]], [[0.125]]]]> : tensor<2x2x1x1xf32>
+  %a = nn.conv2d %x, %w {rkc.name = "a", rkc.range = array<f32: 0.0, 2.0>, strides = array<i64: 1, 1>, pads = array<i64: 0, 0, 0, 0>, dilations = array<i64: 1, 1>, group = 1 : i64, activation = "relu", activation_params = array<f32>} : (tensor<1x2x4x4xf32>, tensor<2x2x1x1xf32>) -> tensor<1x2x4x4xf32>
+  %b = nn.conv2d %x, %w {rkc.name = "b", rkc.range = array<f32: -1.0, 1.0>, strides = array<i64: 1, 1>, pads = array<i64: 0, 0, 0, 0>, dilations = array<i64: 1, 1>, group = 1 : i64} : (tensor<1x2x4x4xf32>, tensor<2x2x1x1xf32>) -> tensor<1x2x4x4xf32>
+  %c = nn.conv2d %x, %w {rkc.name = "c", rkc.range = array<f32: -2.0, 1.0>, strides = array<i64: 1, 1>, pads = array<i64: 0, 0, 0, 0>, dilations = array<i64: 1, 1>, group = 1 : i64} : (tensor<1x2x4x4xf32>, tensor<2x2x1x1xf32>) -> tensor<1x2x4x4xf32>
+  %p = nn.max_pool2d %c {rkc.name = "pool", kernel = array<i64: 3, 3>, strides = array<i64: 1, 1>, pads = array<i64: 1, 1, 1, 1>, dilations = array<i64: 1, 1>, ceil_mode = false} : (tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32>
+  %y = nn.concat %a, %b, %p {rkc.name = "cat", rkc.range = array<f32: -2.0, 4.0>, axis = 1 : i64} : (tensor<1x2x4x4xf32>, tensor<1x2x4x4xf32>, tensor<1x2x4x4xf32>) -> tensor<1x6x4x4xf32>
+  func.return %y, %b : tensor<1x6x4x4xf32>, tensor<1x2x4x4xf32>
+}
