@@ -1,38 +1,75 @@
-"""nn-to-rknpu: quantized `nn` ops become `rknpu` tasks; the rest is wrapped in `rknpu.cpu`.
+"""nn-to-rknpu: int8 and fp16 `nn` ops become `rknpu` tasks; the rest is wrapped in
+`rknpu.cpu`.
 
 Establishes: the entry function holds no `nn` / `quant` op outside `rknpu.cpu` regions
-except `nn.constant`s; every int8 op with a hardware form (and not placed on the CPU by
-`rknpu-legalize`, whose `rkc.placement` / `rkc.reason` it honours) is an `rknpu` op with
-the same operands, parameters and result type, so the module computes exactly what it
-computed before (the rknpu interpreter uses the same integer arithmetic):
+except `nn.constant`s; every int8 or fp16 op with a hardware form (and not placed on the
+CPU by `rknpu-legalize`, whose `rkc.placement` / `rkc.reason` it honours) is replaced by
+`rknpu` ops computing exactly what it computed (int8: the integer semantics of
+`rkc.quant.integer_kernels`; fp16: the nn reference's float kernels, see
+`rkc.dialects.rknpu`):
 
     nn.conv2d (group 1 or depthwise; fused relu / clip)   -> rknpu.conv
+    nn.gemm / nn.matmul, constant weight, A [M, K]        -> rknpu.view A as [M, K, 1, 1],
+        rknpu.conv 1x1 with weight op(B)^T as [N, K, 1, 1] and C as bias [N],
+        rknpu.view [M, N, 1, 1] as [M, N]
     nn.add / sub / mul / max / min                         -> rknpu.ew (binary)
     nn.relu / clip, quant.requantize                       -> rknpu.ew (clamp, rescale)
-    sigmoid, tanh, silu, hard_swish, ... (int8 tables)     -> rknpu.ew kind lut (256 entries)
+    sigmoid, tanh, silu, ..., and int8 leaky_relu, abs,
+        neg (int8 tables of 256 entries)                   -> rknpu.ew kind lut
+    fp16 leaky_relu / abs / neg / prelu                    -> rknpu.ew of that kind
     nn.max_pool2d / avg_pool2d / global pools              -> rknpu.pool
     nn.concat on channels with the output's parameters     -> rknpu.concat
+    nn.reshape / transpose keeping N and C, nn.slice /
+        split along channels                               -> rknpu.view (no task)
 
-Anything else (float or fp16 ops, quantize / dequantize at the graph edges, data movement
-that changes the layout) goes into an `rknpu.cpu` op carrying the reason. Run
-`rknpu-legalize{target=...}` first so that the chip's limits apply; without it only the
-lowering's own coverage is checked.
+Matrix products. The M rows of A become the batch (N = M, C = K, H = W = 1), so A and Y
+are views of NC1HWC2 tensors [M, ceil(K/C2), 1, 1, C2] (no data moves; [1, K, 1, M]
+would need a transpose whenever M > 1). M > 1 is a batch: M one-pixel tasks, or one task
+reading [1, 1, M, 1, C2] when K fits one C2 block (the same bytes). The conv's
+accumulator `sum_k (a - z_a) * w` plus the bias, requantized per output channel with
+`s_a * s_w[n] / s_y`, is exactly integer_kernels.gemm / matmul's per-column arithmetic
+(per-axis weight scales move from B's N axis to the weight's axis 0). A matmul weight
+must have zero point 0 (a symmetric B, what nn-quantize makes); a gemm's C must not vary
+along the rows (a per-channel bias). fp16: the conv carries `fp16_sum = "sequential"`
+(the gemm reference's half product, then C added in f16); alpha != 1 (fp16 only: int8
+gemms have alpha = beta = 1) becomes an `rknpu.ew` mul by alpha after the conv, then add
+C * beta, then the activation, as the reference orders them.
+
+DPU activations. int8 leaky_relu, abs and neg are tables in the quantized semantics
+(`T[q] = quantize(f(dequantize(q)))`, rkc.quant.integer_kernels.build_table), so they
+lower to `lut` like sigmoid: exact. The DPU's own PReLU multiplier or EW abs / neg
+followed by the output converter would round differently (a 15-bit multiplier on the
+centred code instead of a float function rounded once). A `lut` must be programmed as one
+entry per int8 input code into the DPU's LE / LO tables (hw §4.7: two 513-entry 16-bit
+tables with an index select; the exact mapping is [UNCERTAIN] reverse engineering).
+int8 prelu has no integer semantics (nn-quantize keeps it float); fp16 prelu, leaky_relu,
+abs and neg are `rknpu.ew` kinds computed as the float kernels are.
+
+Per-channel and scalar constant operands of elementwise ops are re-materialized as
+[1, C, 1, 1] (or [1, C]) constants with the same values, so `rknpu-layout` can read them
+in NC1HWC2. A view of a view is one view; a view that changes nothing is no op.
+
+Anything else (float ops, quantize / dequantize / cast at the edges of the NPU's work,
+data movement that changes the layout) goes into an `rknpu.cpu` op carrying the reason.
+Run `rknpu-legalize{target=...}` first so that the chip's limits apply; without it only
+the lowering's own coverage (`obstacle`) is checked.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from xdsl.context import Context
 from xdsl.dialects import builtin, func
-from xdsl.dialects.builtin import StringAttr
-from xdsl.ir import Block, Operation, Region, SSAValue
+from xdsl.dialects.builtin import StringAttr, TensorType, f16
+from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
 from rkc.dialects import nn, quant, rknpu
-from rkc.dialects.quant import quantized_element
+from rkc.dialects.quant import UniformQuantizedType, quantized_element
 from rkc.graph import main_function
 from rkc.interpreter.quant_impls import TABLE_FUNCTIONS
 from rkc.quant import integer_kernels as ik
@@ -41,21 +78,110 @@ PLACEMENT_ATTR = "rkc.placement"
 REASON_ATTR = "rkc.reason"
 BINARY = {nn.AddOp: "add", nn.SubOp: "sub", nn.MulOp: "mul", nn.MaxOp: "max",
           nn.MinOp: "min"}
+FP16_UNARY = {nn.ReluOp: "relu", nn.ClipOp: "clip", nn.LeakyReluOp: "leaky_relu",
+              nn.AbsOp: "abs", nn.NegOp: "neg"}
+VIEWS = (nn.ReshapeOp, nn.TransposeOp, nn.SliceOp, nn.SplitOp)
 
 
-def _int8(value: SSAValue) -> bool:
+# ---------------------------------------------------------------------------
+# data types and shapes
+# ---------------------------------------------------------------------------
+def value_dtype(value: SSAValue) -> str | None:
+    """"int8" (per-tensor i8), "fp16" (f16) or None for any other tensor."""
+    if not isinstance(value.type, TensorType):
+        return None
     q = quantized_element(value.type)
-    return q is not None and q.bits == 8 and q.quantized_axis is None
-
-
-def _tensor_q(value: SSAValue) -> ik.TensorQ:
-    q = quantized_element(value.type)
-    assert q is not None
-    return ik.TensorQ(q.scale, q.zero_point, q.qmin, q.qmax)
+    if q is not None:
+        return "int8" if q.bits == 8 and q.quantized_axis is None else None
+    return "fp16" if value.type.element_type == f16 else None
 
 
 def _activations(op: Operation) -> list[SSAValue]:
     return [v for v in op.operands if nn.constant_value(v) is None]
+
+
+def op_dtype(op: Operation) -> str | None:
+    """The one data type of the op's features and results, or None."""
+    kinds = {value_dtype(v) for v in (*_activations(op), *op.results)}
+    return kinds.pop() if len(kinds) == 1 else None
+
+
+def _shape(value: SSAValue) -> tuple[int, ...]:
+    assert isinstance(value.type, TensorType)
+    return tuple(value.type.get_shape())
+
+
+def _as4d(shape: Sequence[int]) -> tuple[int, ...] | None:
+    return rknpu.as_nchw_shape(shape) if len(shape) in (2, 4) else None
+
+
+def _keeps_n_and_c(src: Sequence[int], dst: Sequence[int]) -> bool:
+    a, b = _as4d(src), _as4d(dst)
+    return a is not None and b is not None and a[:2] == b[:2]
+
+
+def _constant(value: SSAValue | None) -> bool:
+    return value is not None and nn.constant_value(value) is not None
+
+
+# ---------------------------------------------------------------------------
+# coverage
+# ---------------------------------------------------------------------------
+def _matrix_obstacle(op: nn.GemmOp | nn.MatmulOp, dtype: str) -> str | None:
+    if isinstance(op, nn.GemmOp):
+        if nn.int_of(op.properties, "trans_a"):
+            return "gemm with trans_a needs a transpose of A before the 1x1 conv"
+        if not _constant(op.b) or (op.c is not None and not _constant(op.c)):
+            return "B or C is not a constant (the CNA reads packed constant weights)"
+        if op.activation is not None and op.activation.data not in ("relu", "clip"):
+            return f"fused {op.activation.data} has no output-clamp form"
+        if dtype == "int8" and (nn.float_of(op.properties, "alpha") != 1.0
+                                or nn.float_of(op.properties, "beta") != 1.0):
+            return "an int8 gemm needs alpha = beta = 1 (nn-quantize folds them into B and C)"
+        a, rows = op.a, _shape(op.output)[0]
+        if op.c is not None:
+            c = _shape(op.c)
+            if len(c) == 2 and c[0] != 1 and rows != 1:
+                return f"C {list(c)} varies along the rows: not a per-channel bias"
+    else:
+        if not _constant(op.rhs):
+            return "matmul of two activations: the CNA needs a constant weight"
+        if len(_shape(op.rhs)) != 2:
+            return f"matmul weight of rank {len(_shape(op.rhs))} is not a [K, N] matrix"
+        q = quantized_element(op.rhs.type)
+        if q is not None and any(q.zero_points):
+            return "matmul weight with a zero point (the CNA weight offset is not modelled)"
+        a = op.lhs
+    if len(_shape(a)) != 2:
+        return f"matmul input of rank {len(_shape(a))}: only [M, K] maps onto a 1x1 conv"
+    return None
+
+
+def _view_obstacle(op: Operation) -> str | None:
+    src = _shape(op.operands[0])
+    if len(src) not in (2, 4):
+        return f"a rank-{len(src)} tensor has no NC1HWC2 form"
+    if isinstance(op, nn.SplitOp):
+        if nn.int_of(op.properties, "axis") % len(src) != 1:
+            return "split is only a view along channels"
+        return None
+    if isinstance(op, nn.SliceOp):
+        if any(s != 1 for s in nn.ints(op.properties, "steps")):
+            return "strided slice changes the NC1HWC2 layout"
+        cut = [i for i, (s, e, d) in enumerate(zip(nn.ints(op.properties, "starts"),
+                                                   nn.ints(op.properties, "ends"), src,
+                                                   strict=True)) if (s, e) != (0, d)]
+        if any(i != 1 for i in cut):
+            return "slice is only a view along channels"
+        return None
+    dst = _shape(op.results[0])
+    if not _keeps_n_and_c(src, dst):
+        return f"{op.name} changes the NC1HWC2 layout (a view keeps N and C)"
+    if isinstance(op, nn.TransposeOp):
+        moved = [a for a in nn.ints(op.properties, "perm") if src[a] != 1]
+        if moved != sorted(moved):
+            return "transpose moves axes of size > 1 (not a view)"
+    return None
 
 
 def obstacle(op: Operation) -> str | None:
@@ -64,8 +190,11 @@ def obstacle(op: Operation) -> str | None:
     (`rkc.lowering.legality`), whose CPU placements the pass honours first."""
     if isinstance(op, quant.QuantizeOp | quant.DequantizeOp):
         return "float <-> int8 conversion at the graph edge runs on the host"
-    if not all(_int8(v) for v in (*_activations(op), *op.results)):
-        return "not int8 (float and fp16 ops are not lowered yet)"
+    if isinstance(op, nn.CastOp):
+        return "float <-> fp16 conversion runs on the host"
+    dtype = op_dtype(op)
+    if dtype is None:
+        return "neither int8 nor fp16 (f32 ops run on the host)"
     if isinstance(op, nn.Conv2dOp):
         group = nn.int_of(op.properties, "group")
         shape = op.weight.type.get_shape()
@@ -73,15 +202,23 @@ def obstacle(op: Operation) -> str | None:
             return f"grouped convolution (group {group}) is neither direct nor depthwise"
         if op.activation is not None and op.activation.data not in ("relu", "clip"):
             return f"fused {op.activation.data} has no output-clamp form"
-        if nn.constant_value(op.weight) is None:
-            return "the weight is not a constant"
+        if not _constant(op.weight) or (op.bias is not None and not _constant(op.bias)):
+            return "the weight or bias is not a constant"
         return None
+    if isinstance(op, nn.GemmOp | nn.MatmulOp):
+        return _matrix_obstacle(op, dtype)
     if isinstance(op, tuple(BINARY)):
         return None
-    if isinstance(op, nn.ReluOp | nn.ClipOp | quant.RequantizeOp):
+    if isinstance(op, quant.RequantizeOp):
+        return None if dtype == "int8" else "requantize is an int8 rescale"
+    if isinstance(op, nn.PReluOp):
+        if dtype != "fp16":
+            return "int8 prelu has no integer semantics (nn-quantize keeps it float)"
+        return None if _constant(op.slope) else "the prelu slope is not a constant"
+    if dtype == "fp16" and type(op) in FP16_UNARY:
         return None
-    if type(op) in TABLE_FUNCTIONS:
-        return None
+    if type(op) in TABLE_FUNCTIONS or isinstance(op, nn.ReluOp | nn.ClipOp):
+        return None if dtype == "int8" else "the DPU lookup table is built for int8 only"
     if isinstance(op, nn.MaxPool2dOp):
         if nn.ints(op.properties, "dilations") != (1, 1):
             return "the PPU has no dilated pooling"
@@ -89,23 +226,159 @@ def obstacle(op: Operation) -> str | None:
     if isinstance(op, nn.AvgPool2dOp | nn.GlobalAvgPoolOp | nn.GlobalMaxPoolOp):
         return None
     if isinstance(op, nn.ConcatOp):
-        if nn.int_of(op.properties, "axis") != 1 or len(op.output.type.get_shape()) != 4:
-            return "concat is only free along the channels of a 4-D tensor"
+        if nn.int_of(op.properties, "axis") % len(_shape(op.output)) != 1 or len(
+                _shape(op.output)) not in (2, 4):
+            return "concat is only free along the channels of an [N, C] or NCHW tensor"
         if any(v.type.get_element_type() != op.output.type.get_element_type()
                for v in op.operands):
             return "concat inputs need the output's quantization to be address offsets"
         return None
+    if isinstance(op, VIEWS):
+        return _view_obstacle(op)
     return f"{op.name} has no rknpu form"
 
 
-def _pool_props(op: Operation) -> tuple[str, dict]:
+# ---------------------------------------------------------------------------
+# conversion
+# ---------------------------------------------------------------------------
+class Lowering:
+    """The rknpu ops replacing one nn op: `ops` to insert before it, in order, and the
+    values that replace its `results`."""
+
+    def __init__(self, op: Operation):
+        self.op = op
+        self.name = nn.node_name(op)
+        self.ops: list[Operation] = []
+        self.results: list[SSAValue] = []
+
+    def add(self, new: Operation) -> SSAValue:
+        self.ops.append(new)
+        return new.results[0]
+
+    def view(self, x: SSAValue, shape: Sequence[int], offset: int = 0,
+             name: str | None = None) -> SSAValue:
+        """`x`'s channels from `offset` read as `shape`; a view of a (logical) view is
+        one view of its source, and a view that changes nothing is `x` itself."""
+        owner = x.owner
+        if isinstance(owner, rknpu.ViewOp) and not rknpu.is_native(owner.input.type):
+            offset += owner.offset.value.data
+            x = owner.input
+        if offset == 0 and tuple(shape) == _shape(x):
+            return x
+        return self.add(rknpu.ViewOp(x, shape, offset, name))
+
+    def constant(self, data: np.ndarray, element: Attribute) -> SSAValue:
+        data = np.ascontiguousarray(data)
+        t = TensorType(element, data.shape) if quantized_element(
+            TensorType(element, [1])) is not None else None
+        return self.add(nn.ConstantOp(data, result_type=t))
+
+    def channel_operand(self, value: SSAValue, out: Sequence[int]) -> SSAValue:
+        """A per-channel or scalar constant operand as [n, C, 1, 1] (rank-2 output:
+        [n, C]) with the same values; anything else unchanged."""
+        data = nn.constant_value(value)
+        if data is None or len(out) not in (2, 4) or data.ndim > len(out):
+            return value
+        padded = (1,) * (len(out) - data.ndim) + data.shape
+        if any(d != 1 for d in padded[2:]) or padded[1] not in (1, out[1]):
+            return value
+        target = (padded[0], out[1], *padded[2:])
+        if target == data.shape:
+            return value
+        element = value.type.element_type
+        return self.constant(np.broadcast_to(data.reshape(padded), target), element)
+
+
+def _element(value: SSAValue) -> Attribute:
+    assert isinstance(value.type, TensorType)
+    return value.type.element_type
+
+
+def _matrix_weight(op: nn.GemmOp | nn.MatmulOp) -> tuple[np.ndarray, Attribute]:
+    """op(B)^T as [N, K] and the weight's element type with per-axis scales on axis 0."""
+    b_value = op.b if isinstance(op, nn.GemmOp) else op.rhs
+    b = nn.constant_value(b_value)
+    assert b is not None
+    trans_b = isinstance(op, nn.GemmOp) and nn.int_of(op.properties, "trans_b")
+    weight = b if trans_b else b.T
+    q = quantized_element(b_value.type)
+    if q is None:
+        return weight, _element(b_value)
+    if q.quantized_axis is None:
+        return weight, q
+    return weight, UniformQuantizedType.per_axis(q.scales, q.zero_points, 0, q.bits)
+
+
+def _matrix_bias(op: nn.GemmOp, n: int) -> tuple[np.ndarray, Attribute] | None:
+    """C (times beta, in f16 as the reference computes it) as a per-channel bias [N]."""
+    if op.c is None:
+        return None
+    c = nn.constant_value(op.c)
+    assert c is not None
+    q = quantized_element(op.c.type)
+    if q is None:
+        beta = nn.float_of(op.properties, "beta")
+        if beta != 1.0:
+            c = c * np.asarray(beta, dtype=c.dtype)
+        element: Attribute = _element(op.c)
+    elif q.quantized_axis is None:
+        element = q
+    else:
+        element = UniformQuantizedType.per_axis(
+            np.broadcast_to(np.asarray(q.scales), (n,)).tolist(),
+            np.broadcast_to(np.asarray(q.zero_points), (n,)).tolist(), 0, q.bits)
+    rows = np.broadcast_to(c, (1, n)) if c.ndim < 2 else c
+    return np.ascontiguousarray(np.broadcast_to(rows[:1], (1, n))[0]), element
+
+
+def _lower_matrix(low: Lowering, op: nn.GemmOp | nn.MatmulOp) -> list[SSAValue]:
+    a = op.a if isinstance(op, nn.GemmOp) else op.lhs
+    m, kdim = _shape(a)
+    wdata, welement = _matrix_weight(op)
+    n = wdata.shape[0]
+    weight = low.constant(wdata.reshape(n, kdim, 1, 1), welement)
+    fp16 = value_dtype(a) == "fp16"
+    gemm = isinstance(op, nn.GemmOp)
+    alpha = nn.float_of(op.properties, "alpha") if gemm else 1.0
+    props: dict[str, Attribute] = {
+        "strides": nn.i64_array((1, 1)), "pads": nn.i64_array((0, 0, 0, 0)),
+        "dilations": nn.i64_array((1, 1)), "group": nn.i64_attr(1)}
+    if fp16:
+        props["fp16_sum"] = StringAttr("sequential")
+    bias = _matrix_bias(op, n) if gemm else None
+    post_alpha = fp16 and alpha != 1.0  # the reference scales the product, then adds C
+    activation = [k for k in ("activation", "activation_params") if k in op.properties]
+    if not post_alpha:
+        props |= {k: op.properties[k] for k in activation}
+    bias_value = None if bias is None or post_alpha else low.constant(*bias)
+    out_element = _element(op.results[0])
+    x = low.view(a, (m, kdim, 1, 1))
+    y = low.add(rknpu.ConvOp(x, weight, bias_value, props,
+                             TensorType(out_element, (m, n, 1, 1)), low.name))
+    if post_alpha:
+        scale = np.full((1, n, 1, 1), np.asarray(alpha, dtype=np.float16), np.float16)
+        y = low.add(rknpu.EwOp([y, low.constant(scale, f16)], "mul", y.type))
+        if bias is not None:
+            y = low.add(rknpu.EwOp([y, low.constant(bias[0].reshape(1, n, 1, 1), f16)],
+                                   "add", y.type))
+        if activation:
+            params = (op.activation_params.get_values() if op.activation_params is not None
+                      else ())
+            y = low.add(rknpu.EwOp([y], op.activation.data, y.type, params=params))
+    return [low.view(y, (m, n))]
+
+
+def _pool_props(op: Operation, dtype: str) -> tuple[str, dict]:
     """(kind, properties) of the rknpu.pool equivalent to a pooling op."""
     if isinstance(op, nn.GlobalAvgPoolOp | nn.GlobalMaxPoolOp):
         h, w = op.operands[0].type.get_shape()[2:]
         kind = "avg" if isinstance(op, nn.GlobalAvgPoolOp) else "max"
-        return kind, {"kernel": nn.i64_array((h, w)), "strides": nn.i64_array((1, 1)),
-                      "pads": nn.i64_array((0, 0, 0, 0)), "ceil_mode": nn.bool_attr(False),
-                      "count_include_pad": nn.bool_attr(False)}
+        props = {"kernel": nn.i64_array((h, w)), "strides": nn.i64_array((1, 1)),
+                 "pads": nn.i64_array((0, 0, 0, 0)), "ceil_mode": nn.bool_attr(False),
+                 "count_include_pad": nn.bool_attr(False)}
+        if kind == "avg" and dtype == "fp16":
+            props["fp16_sum"] = StringAttr("float64_mean")
+        return kind, props
     props = {k: op.properties[k] for k in ("kernel", "strides", "pads", "ceil_mode")}
     if isinstance(op, nn.AvgPool2dOp):
         props["count_include_pad"] = op.properties["count_include_pad"]
@@ -114,39 +387,73 @@ def _pool_props(op: Operation) -> tuple[str, dict]:
     return "max", props
 
 
-def convert(op: Operation) -> Operation:
-    """The rknpu op computing what `op` computes (`obstacle(op)` must be None)."""
-    name = nn.node_name(op)
-    result_type = op.results[0].type
+def _lower_views(low: Lowering, op: Operation) -> list[SSAValue]:
+    x = op.operands[0]
+    if isinstance(op, nn.SplitOp):
+        offsets = np.cumsum([0, *nn.ints(op.properties, "sizes")])
+        return [low.view(x, _shape(r), int(offsets[i]),
+                         f"{low.name}:{i}" if low.name else None)
+                for i, r in enumerate(op.results)]
+    offset = nn.ints(op.properties, "starts")[1] if isinstance(op, nn.SliceOp) else 0
+    return [low.view(x, _shape(op.results[0]), offset, low.name)]
+
+
+def convert(op: Operation) -> Lowering:
+    """The rknpu ops computing what `op` computes (`obstacle(op)` must be None), with
+    the values that replace its results (`Lowering.results`)."""
+    low = Lowering(op)
+    low.results = _convert(low, op)
+    return low
+
+
+def _convert(low: Lowering, op: Operation) -> list[SSAValue]:
+    name, result_type = low.name, op.results[0].type
+    dtype = op_dtype(op)
     if isinstance(op, nn.Conv2dOp):
-        props = {k: v for k, v in op.properties.items()}
-        return rknpu.ConvOp(op.input, op.weight, op.bias, props, result_type, name)
+        props = dict(op.properties)
+        return [low.add(rknpu.ConvOp(op.input, op.weight, op.bias, props, result_type,
+                                     name))]
+    if isinstance(op, nn.GemmOp | nn.MatmulOp):
+        return _lower_matrix(low, op)
+    if isinstance(op, VIEWS):
+        return _lower_views(low, op)
+    out = _shape(op.results[0])
     if isinstance(op, tuple(BINARY)):
-        return rknpu.EwOp(list(op.operands), BINARY[type(op)], result_type, name=name)
-    if isinstance(op, nn.ReluOp):
-        return rknpu.EwOp([op.input], "relu", result_type, name=name)
-    if isinstance(op, nn.ClipOp):
-        return rknpu.EwOp([op.input], "clip", result_type,
-                          params=(op.min.value.data, op.max.value.data), name=name)
+        operands = [low.channel_operand(v, out) for v in op.operands]
+        return [low.add(rknpu.EwOp(operands, BINARY[type(op)], result_type, name=name))]
+    if isinstance(op, nn.PReluOp):
+        slope = low.channel_operand(op.slope, out)
+        return [low.add(rknpu.EwOp([op.input, slope], "prelu", result_type, name=name))]
     if isinstance(op, quant.RequantizeOp):
-        return rknpu.EwOp([op.input], "requantize", result_type, name=name)
+        return [low.add(rknpu.EwOp([op.input], "requantize", result_type, name=name))]
+    if isinstance(op, nn.ClipOp):
+        return [low.add(rknpu.EwOp([op.input], "clip", result_type, name=name,
+                                   params=(op.min.value.data, op.max.value.data)))]
+    if isinstance(op, nn.ReluOp):
+        return [low.add(rknpu.EwOp([op.input], "relu", result_type, name=name))]
+    if dtype == "fp16" and type(op) in FP16_UNARY:
+        params = (op.alpha.value.data,) if isinstance(op, nn.LeakyReluOp) else ()
+        return [low.add(rknpu.EwOp([op.operands[0]], FP16_UNARY[type(op)], result_type,
+                                   params=params, name=name))]
     if type(op) in TABLE_FUNCTIONS:
         x = op.operands[0]
-        table = ik.build_table(TABLE_FUNCTIONS[type(op)](op), _tensor_q(x),
-                               _tensor_q(op.results[0]))
-        return rknpu.EwOp([x], "lut", result_type, table=np.asarray(table).tolist(),
-                          function=op.name.removeprefix("nn."), name=name)
+        xq, yq = quantized_element(x.type), quantized_element(result_type)
+        table = ik.build_table(TABLE_FUNCTIONS[type(op)](op),
+                               ik.TensorQ(xq.scale, xq.zero_point, xq.qmin, xq.qmax),
+                               ik.TensorQ(yq.scale, yq.zero_point, yq.qmin, yq.qmax))
+        return [low.add(rknpu.EwOp([x], "lut", result_type, table=np.asarray(table).tolist(),
+                                   function=op.name.removeprefix("nn."), name=name))]
     if isinstance(op, nn.ConcatOp):
-        channels = [v.type.get_shape()[1] for v in op.operands]
-        return rknpu.ConcatOp(list(op.operands), channels, result_type, name)
-    kind, props = _pool_props(op)
-    return rknpu.PoolOp(op.operands[0], kind, props, result_type, name)
+        channels = [_shape(v)[1] for v in op.operands]
+        return [low.add(rknpu.ConcatOp(list(op.operands), channels, result_type, name))]
+    kind, props = _pool_props(op, dtype or "")
+    return [low.add(rknpu.PoolOp(op.operands[0], kind, props, result_type, name))]
 
 
 def wrap_on_cpu(op: Operation, reason: str) -> rknpu.CpuOp:
     """Move `op` into a new `rknpu.cpu` op (inserted where `op` was) whose block takes
     `op`'s non-constant operands; constants are cloned inside."""
-    inputs = _activations(op)
+    inputs = list(dict.fromkeys(_activations(op)))
     block = Block(arg_types=[v.type for v in inputs])
     mapping: dict[SSAValue, SSAValue] = dict(zip(inputs, block.args, strict=True))
     body_ops: list[Operation] = []
@@ -168,7 +475,8 @@ def wrap_on_cpu(op: Operation, reason: str) -> rknpu.CpuOp:
 
 @dataclass(frozen=True)
 class NNToRknpuPass(ModulePass):
-    """Lower the entry function's quantized nn ops to rknpu tasks, the rest to rknpu.cpu."""
+    """Lower the entry function's int8 / fp16 nn ops to rknpu ops, the rest to
+    rknpu.cpu."""
 
     name = "nn-to-rknpu"
 
@@ -187,10 +495,13 @@ class NNToRknpuPass(ModulePass):
             if why is not None:
                 wrap_on_cpu(inner, why)
                 continue
-            new = convert(inner)
-            Rewriter.replace_op(inner, new)
-        for inner in list(fn.body.block.ops):  # constants only the cpu copies used
-            if isinstance(inner, nn.ConstantOp) and not inner.results[0].uses:
+            low = convert(inner)
+            for new in low.ops:
+                Rewriter.insert_op(new, InsertPoint.before(inner))
+            for old, new in zip(inner.results, low.results, strict=True):
+                old.replace_all_uses_with(new)
+            Rewriter.erase_op(inner)
+        for inner in reversed(list(fn.body.block.ops)):  # views and constants now unused
+            if isinstance(inner, nn.ConstantOp | rknpu.ViewOp) and not inner.results[0].uses:
                 Rewriter.erase_op(inner)
         fn.update_function_type()
-

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -178,16 +178,112 @@ def cmd_analyze(args: argparse.Namespace) -> None:
         print(f"wrote {args.plot}", file=sys.stderr)
 
 
+def model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="an ONNX model (.onnx) or rkc IR (.mlir)")
+    p.add_argument("--input-shape", action="append", metavar="NAME=DxDx...",
+                   help="fix the dynamic dimensions of an ONNX input, "
+                        "e.g. x=1x3x480x480 (repeatable)")
+
+
+def quantize_args(p: argparse.ArgumentParser) -> None:
+    model_args(p)
+    p.add_argument("--dataset", metavar="DATASET",
+                   help="calibration inputs: a dataset.txt (one line per sample, one "
+                        ".npy / image path per input), a directory or a single file; "
+                        "required for int8")
+    p.add_argument("--mean", metavar="M[,M...]",
+                   help="per-channel mean subtracted from the raw input, e.g. "
+                        "127.5,127.5,127.5")
+    p.add_argument("--std", metavar="S[,S...]",
+                   help="per-channel std the input is divided by, e.g. 127.5,127.5,127.5")
+    p.add_argument("--reverse-channels", action="store_true",
+                   help="decode dataset images as BGR instead of RGB")
+    p.add_argument("--algorithm", default="minmax",
+                   choices=("minmax", "percentile", "kl", "mse"),
+                   help="calibration algorithm (default: minmax)")
+    p.add_argument("--method", default="channel", choices=("channel", "layer"),
+                   help="weight quantization per output channel or per layer "
+                        "(default: channel)")
+    p.add_argument("--weight-rounding", default="nearest", choices=("nearest", "gptq"),
+                   help="int8 weight rounding: to nearest, or GPTQ (rounding errors "
+                        "compensated against the calibration data; slower; default: "
+                        "nearest)")
+    p.add_argument("--dtype", default="int8", choices=("int8", "fp16"),
+                   help="target precision (default: int8)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def _report_module(args: argparse.Namespace):
+    """The quantized module `rkc report` lowers: an IR file as it is, an ONNX model
+    quantized with the `rkc quantize` options."""
+    module = _load(args)
+    if Path(args.model).suffix.lower() == ".onnx":
+        return _quantize(args, module).module
+    if args.dataset:
+        raise RkcError("--dataset applies to ONNX models; an IR file is reported as it is "
+                       "(quantize it with `rkc quantize` first)")
+    return module
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from rkc.lowering.pipeline import lower
+    from rkc.lowering.placement_report import placement_report
+    from rkc.lowering.report import memory_report, summary_report, tiling_report
+    from rkc.targets import get_target
+
+    target = get_target(args.target)
+    chosen = [s for s in ("placement", "tiling", "memory") if getattr(args, s)]
+    module = _report_module(args)
+    sections = []
+    if not chosen or chosen != ["placement"]:
+        lowered = lower(module, target.name.lower(), args.cores)
+        if not chosen:
+            sections.append(summary_report(lowered))
+    if not chosen or "placement" in chosen:
+        sections.append(placement_report(module.clone(), target.name))
+    if not chosen or "tiling" in chosen:
+        sections.append(f"tiling on {target.name}, {args.cores} core(s)\n\n"
+                        + tiling_report(lowered, target.name, args.cores))
+    if not chosen or "memory" in chosen:
+        sections.append(f"memory on {target.name}\n\n"
+                        + memory_report(lowered, target.name))
+    print(f"{args.model} on {target.name}\n")
+    print("\n\n".join(sections))
+
+
+def add_report_command(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="placement, tiling and memory of a model on a chip",
+                       description="Lower a quantized model for a chip (rknpu-legalize, "
+                                   "nn-to-rknpu, rknpu-layout, rknpu-fuse, rknpu-tile, "
+                                   "rknpu-plan-memory) and report where each op runs, how "
+                                   "convolutions are split into CBUF-sized tasks, and the "
+                                   "DRAM it needs. MODEL is quantized IR (.mlir from `rkc "
+                                   "quantize`) or an ONNX model, quantized first with the "
+                                   "options below. Without a section flag, all sections "
+                                   "and a summary are printed.")
+    quantize_args(p)
+    p.add_argument("--target", default="rk3588",
+                   help="the chip: rk3588, rk3576, rk3568 or rk3566 (default: rk3588)")
+    p.add_argument("--cores", type=int, default=1,
+                   help="NPU cores to spread the tasks of a layer over (default: 1)")
+    p.add_argument("--placement", action="store_true",
+                   help="which op runs on the NPU or the CPU, and why")
+    p.add_argument("--tiling", action="store_true",
+                   help="the CBUF tiles (tasks) of every convolution")
+    p.add_argument("--memory", action="store_true",
+                   help="peak feature memory and weight memory of the DRAM plan")
+    p.set_defaults(func=cmd_report)
+
+
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_report_command]
+"""Subcommands added after the built-in ones: one function per subcommand, taking the
+parser's subparsers (a module with a subcommand of its own appends its function here)."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rkc", description="rkc: an open compiler for Rockchip NPUs (RKNPU2).")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    def model_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("model", help="an ONNX model (.onnx) or rkc IR (.mlir)")
-        p.add_argument("--input-shape", action="append", metavar="NAME=DxDx...",
-                       help="fix the dynamic dimensions of an ONNX input, "
-                            "e.g. x=1x3x480x480 (repeatable)")
 
     p = sub.add_parser("import", help="translate an ONNX model to nn IR",
                        description="Translate an ONNX model to textual nn IR, the starting "
@@ -206,33 +302,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layers", action="store_true",
                    help="print a per-layer summary: op, shapes, output statistics")
     p.set_defaults(func=cmd_run)
-
-    def quantize_args(p: argparse.ArgumentParser) -> None:
-        model_args(p)
-        p.add_argument("--dataset", metavar="DATASET",
-                       help="calibration inputs: a dataset.txt (one line per sample, one "
-                            ".npy / image path per input), a directory or a single file; "
-                            "required for int8")
-        p.add_argument("--mean", metavar="M[,M...]",
-                       help="per-channel mean subtracted from the raw input, e.g. "
-                            "127.5,127.5,127.5")
-        p.add_argument("--std", metavar="S[,S...]",
-                       help="per-channel std the input is divided by, e.g. 127.5,127.5,127.5")
-        p.add_argument("--reverse-channels", action="store_true",
-                       help="decode dataset images as BGR instead of RGB")
-        p.add_argument("--algorithm", default="minmax",
-                       choices=("minmax", "percentile", "kl", "mse"),
-                       help="calibration algorithm (default: minmax)")
-        p.add_argument("--method", default="channel", choices=("channel", "layer"),
-                       help="weight quantization per output channel or per layer "
-                            "(default: channel)")
-        p.add_argument("--weight-rounding", default="nearest", choices=("nearest", "gptq"),
-                       help="int8 weight rounding: to nearest, or GPTQ (rounding errors "
-                            "compensated against the calibration data; slower; default: "
-                            "nearest)")
-        p.add_argument("--dtype", default="int8", choices=("int8", "fp16"),
-                       help="target precision (default: int8)")
-        p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     p = sub.add_parser("quantize", help="quantize a model (int8 or fp16)",
                        description="Calibrate a float model on a dataset and quantize it "
@@ -264,6 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="plot cosine per layer, worst layers marked (needs matplotlib)")
     p.add_argument("--worst", type=int, default=5, help="how many worst layers to name")
     p.set_defaults(func=cmd_analyze)
+    for add_command in COMMANDS:
+        add_command(sub)
     return parser
 
 

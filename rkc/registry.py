@@ -45,8 +45,11 @@ PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "nn-match-activations": _load("rkc.passes.nn_match_activations", "NNMatchActivationsPass"),
     "nn-quantize": _load("rkc.passes.nn_quantize", "NNQuantizePass"),
     "nn-to-rknpu": _load("rkc.passes.nn_to_rknpu", "NNToRknpuPass"),
+    "rknpu-fuse": _load("rkc.passes.rknpu_fuse", "RknpuFusePass"),
     "rknpu-layout": _load("rkc.passes.rknpu_layout", "RknpuLayoutPass"),
     "rknpu-legalize": _load("rkc.passes.rknpu_legalize", "RknpuLegalizePass"),
+    "rknpu-plan-memory": _load("rkc.passes.rknpu_plan_memory", "RknpuPlanMemoryPass"),
+    "rknpu-tile": _load("rkc.passes.rknpu_tile", "RknpuTilePass"),
 }
 
 XDSL_DIALECTS = ("builtin", "func", "arith", "tensor")

@@ -1,9 +1,19 @@
 """rknpu-legalize, nn-to-rknpu and rknpu-layout: lowered modules compute exactly what the
-quantized `nn` module computes (random graphs, the vendor fixtures, PP-OCR cls), on every target; a
-tiled conv equals the untiled one exactly; lowered IR prints and parses back."""
+quantized `nn` module computes (random int8 and fp16 graphs, the vendor fixtures, PP-OCR
+cls), on every target; every op rknpu-legalize places on the NPU becomes rknpu ops (none
+is left on the CPU for lack of a lowering); a tiled conv equals the untiled one exactly;
+lowered IR prints and parses back.
+
+Random graphs: `quant_graphs`' ops (tests/test_quantize_pass.py) plus
+`LoweringGraphBuilder`'s, which the lowering has forms for and the base strategy rarely
+draws: channel slices and splits at offsets of 4 / 8 (multiples of some C2), reshapes and
+transposes that keep N and C, prelu, and fully connected heads (global pool, flatten to
+[N, C], gemm or matmul). One example in three is quantized to fp16 throughout (`dtype =
+fp16`), the others to int8 with about one op in eight in fp16."""
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from pathlib import Path
 
@@ -11,9 +21,11 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from strategies import Graph, _input_shape, _shape, build_random_module
 from test_quantize_fixtures import VENDOR, quantize
-from test_quantize_pass import prepare, quant_graphs, quantized
-from xdsl.dialects.builtin import ModuleOp, TensorType
+from test_quantize_pass import QuantGraphBuilder, prepare, quantized
+from xdsl.dialects.builtin import ModuleOp, StringAttr, TensorType, f16
+from xdsl.ir import Block
 
 from rkc.dialects import nn, rknpu
 from rkc.dialects.quant import UniformQuantizedType
@@ -21,15 +33,133 @@ from rkc.frontend.onnx import import_onnx
 from rkc.graph import main_function
 from rkc.interpreter import run_module
 from rkc.interpreter.rknpu_impls import _conv, to_native, to_nchw
+from rkc.lowering.legality import data_type, npu_obstacle
+from rkc.passes.nn_quantize import PRECISION_ATTR
+from rkc.passes.nn_to_rknpu import obstacle
 from rkc.quant.dataset import Preprocess, load_dataset
 from rkc.quant.pipeline import quantize_model, run_passes
 from rkc.quant.qparams import quantize_weight
 from rkc.registry import make_context
+from rkc.targets import RK3568, RK3588
 
 DATA = Path(__file__).parent / "data"
 TARGETS = ("rk3588", "rk3568")
+FUSED = {  # rknpu-fuse after the layout (rk3588) and before it (rk3568)
+    "rk3588": "rknpu-legalize{target=rk3588},nn-to-rknpu,rknpu-layout{target=rk3588},"
+              "rknpu-fuse",
+    "rk3568": "rknpu-legalize{target=rk3568},nn-to-rknpu,rknpu-fuse,"
+              "rknpu-layout{target=rk3568}"}
 
 
+# ---------------------------------------------------------------------------
+# graphs with the ops the lowering has forms for
+# ---------------------------------------------------------------------------
+class LoweringGraphBuilder(QuantGraphBuilder):
+    """QuantGraphBuilder plus channel views, N-and-C-keeping reshapes, prelu and fully
+    connected heads."""
+
+    KINDS = QuantGraphBuilder.KINDS + ("channel_slice", "channel_split", "view", "view",
+                                       "prelu", "fc", "fc", "block_concat", "activation")
+
+    def add_block_concat(self) -> bool:
+        """A 1x1 conv to 16 channels (whole C2 blocks on every chip and data type)
+        concatenated with its input along channels."""
+        x = self.pick(lambda v: len(_shape(v)) == 4)
+        if x is None:
+            return False
+        c = _shape(x)[1]
+        w = nn.ConstantOp(self.random((16, c, 1, 1), 1 / np.sqrt(c))).output
+        wide = nn.Conv2dOp(x, w, None, name=f"conv{len(self.values)}").output
+        self.push(nn.ConcatOp([wide, x], 1).output)
+        return True
+
+    def add_channel_slice(self) -> bool:
+        x = self.pick(lambda v: len(_shape(v)) == 4 and _shape(v)[1] >= 2)
+        if x is None:
+            return False
+        n, c, h, w = _shape(x)
+        start = self.draw(st.sampled_from([s for s in (0, 4, 8, 16) if s < c]))
+        end = self.draw(st.integers(start + 1, c))
+        self.push(nn.SliceOp(x, [0, start, 0, 0], [n, end, h, w], [1] * 4).output)
+        return True
+
+    def add_channel_split(self) -> bool:
+        x = self.pick(lambda v: len(_shape(v)) == 4 and _shape(v)[1] >= 5)
+        if x is None:
+            return False
+        c = _shape(x)[1]
+        first = self.draw(st.sampled_from([s for s in (4, 8, 16) if s < c]))
+        for r in nn.SplitOp(x, 1, [first, c - first]).results:
+            self.push(r)
+        return True
+
+    def add_view(self) -> bool:
+        x = self.pick(lambda v: len(_shape(v)) in (2, 4))
+        if x is None:
+            return False
+        shape = _shape(x)
+        if len(shape) == 2:
+            self.push(nn.ReshapeOp(x, (*shape, 1, 1)).output)
+            return True
+        n, c, h, w = shape
+        options = [(n, c, h * w, 1), (n, c, 1, h * w), (n, c, w, h)]
+        if h * w == 1:
+            options.append((n, c))
+        if self.draw(st.booleans()) and 1 in (h, w):  # a transpose moving a size-1 axis
+            self.push(nn.TransposeOp(x, (0, 1, 3, 2)).output)
+        else:
+            self.push(nn.ReshapeOp(x, self.draw(st.sampled_from(options))).output)
+        return True
+
+    def add_prelu(self) -> bool:
+        x = self.pick(lambda v: len(_shape(v)) == 4)
+        if x is None:
+            return False
+        c = _shape(x)[1]
+        slope_shape = self.draw(st.sampled_from([(c, 1, 1), (1, c, 1, 1), (1,)]))
+        slope = nn.ConstantOp(self.rng.uniform(0.0, 0.5, slope_shape).astype(np.float32))
+        self.push(nn.PReluOp(x, slope.output).output)
+        return True
+
+    def add_fc(self) -> bool:
+        x = self.pick(lambda v: len(_shape(v)) == 4)
+        if x is None:
+            return False
+        n, c = _shape(x)[:2]
+        flat = nn.ReshapeOp(nn.GlobalAvgPoolOp(x).output, (n, c)).output
+        m = self.draw(st.integers(1, 12))
+        if self.draw(st.booleans()):
+            b = self.constant((c, m), scale=1 / np.sqrt(c))
+            self.push(nn.MatmulOp(flat, b).output)
+        else:
+            trans_b = self.draw(st.booleans())
+            b = self.constant((m, c) if trans_b else (c, m), scale=1 / np.sqrt(c))
+            bias_shape = self.draw(st.sampled_from([None, (m,), (1, m)]))
+            bias = None if bias_shape is None else self.constant(bias_shape, scale=0.5)
+            self.push(nn.GemmOp(flat, b, bias, trans_b=trans_b,
+                                alpha=self.draw(st.sampled_from([1.0, 1.0, 0.5])),
+                                name=f"fc{len(self.values)}").output)
+        self.follow_ups()
+        return True
+
+
+@st.composite
+def lowering_graphs(draw, max_ops: int = 8) -> Graph:
+    """Random graphs with `LoweringGraphBuilder`'s ops; `rkc.precision = "fp16"` on
+    about one op in eight (as `quant_graphs`)."""
+    first = _input_shape(draw)
+    shapes = [first] if draw(st.booleans()) else [first, first]
+    module = build_random_module(draw, shapes, LoweringGraphBuilder, max_ops)
+    for op in main_function(module).body.block.ops:
+        if isinstance(op, nn.NNOp) and draw(st.integers(0, 7)) == 0:
+            op.attributes[PRECISION_ATTR] = StringAttr("fp16")
+    module.verify()
+    return Graph(module, shapes)
+
+
+# ---------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------
 def lowered(module: ModuleOp, target: str | None) -> ModuleOp:
     """`module` lowered: placed for `target` by rknpu-legalize, then nn-to-rknpu and
     rknpu-layout; with no target, nn-to-rknpu alone (its own checks only)."""
@@ -50,6 +180,42 @@ def assert_same_outputs(a: dict, b: dict) -> None:
         assert a[name].dtype == b[name].dtype and np.array_equal(a[name], b[name]), name
 
 
+def npu_ops_left_on_cpu(module: ModuleOp) -> list[str]:
+    """The ops inside `rknpu.cpu` that rknpu-legalize had placed on the NPU (with the
+    lowering's reason): legality and the lowering disagree on them."""
+    return [f"{inner.name}: {op.reason.data}"
+            for op in main_function(module).body.block.ops if isinstance(op, rknpu.CpuOp)
+            for inner in op.body.block.ops
+            if isinstance(p := inner.attributes.get("rkc.placement"), StringAttr)
+            and p.data == "npu"]
+
+
+def npu_kinds(placed: ModuleOp) -> Counter:
+    """The ops rknpu-legalize placed on the NPU, by op name and data type."""
+    return Counter(f"{op.name} {data_type(op)}" for op in main_function(placed).body.block.ops
+                   if isinstance(p := op.attributes.get("rkc.placement"), StringAttr)
+                   and p.data == "npu")
+
+
+def post_kinds(module: ModuleOp) -> Counter:
+    """The post ops of the module's convs, by kind and data type."""
+    return Counter(f"post {stage.kind} {'fp16' if stage.input == f16 else 'int8'}"
+                   for op in main_function(module).body.block.ops
+                   if isinstance(op, rknpu.ConvOp) for stage in rknpu.read_post_ops(op))
+
+
+def check_lowered(low: ModuleOp, sample, reference) -> None:
+    """What every lowered module must satisfy."""
+    low.verify()
+    counts = op_counts(low)
+    assert not [n for n in counts if n.startswith(("nn.", "quant.")) and n != "nn.constant"]
+    assert not npu_ops_left_on_cpu(low), npu_ops_left_on_cpu(low)
+    assert_same_outputs(reference, run_module(low, sample))
+    for op in main_function(low).body.block.ops:  # no value converted there and back
+        if isinstance(op, rknpu.ToNativeOp):
+            assert not isinstance(op.input.owner, rknpu.FromNativeOp)
+
+
 def test_native_packing_round_trips():
     x = np.arange(2 * 19 * 3 * 5, dtype=np.int8).reshape(2, 19, 3, 5)
     packed = to_native(x, 16)
@@ -57,18 +223,25 @@ def test_native_packing_round_trips():
     assert np.array_equal(packed[:, 1, :, :, 3:], np.zeros((2, 3, 5, 13), np.int8))
     assert packed[1, 1, 2, 4, 2] == x[1, 18, 2, 4]
     assert np.array_equal(to_nchw(packed, 19), x)
+    flat = np.arange(2 * 5, dtype=np.int8).reshape(2, 5)  # [N, C] is [N, C, 1, 1]
+    assert to_native(flat, 4).shape == (2, 2, 1, 1, 4)
+    assert np.array_equal(to_nchw(to_native(flat, 4), 5).reshape(2, 5), flat)
 
 
 def test_random_graphs_lower_exactly():
-    tasks: list[int] = []
+    seen: Counter = Counter()
+    examples: list[int] = []
 
-    @settings(max_examples=100, deadline=None, derandomize=True, database=None,
+    @settings(max_examples=150, deadline=None, derandomize=True, database=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-    @given(quant_graphs(), st.integers(0, 2**32 - 1))
-    def exact(graph, seed):
+    @given(lowering_graphs(), st.integers(0, 2**32 - 1),
+           st.sampled_from(["int8", "int8", "fp16"]))
+    def exact(graph, seed, dtype):
         prepared, samples = prepare(graph.module, seed)
-        module = quantized(prepared)
+        module = quantized(prepared, "nn-quantize" if dtype == "int8"
+                           else "nn-quantize{dtype=fp16}")
         reference = run_module(module, samples[0])
+        kinds: Counter = Counter()
         for target in TARGETS:  # rknpu-legalize alone: every op placed, nothing changed
             placed = module.clone()
             run_passes(placed, f"rknpu-legalize{{target={target}}}")
@@ -78,30 +251,48 @@ def test_random_graphs_lower_exactly():
                     assert ("rkc.reason" in op.attributes) == (
                         op.attributes["rkc.placement"].data == "cpu"), op
             assert_same_outputs(reference, run_module(placed, samples[0]))
+            kinds.update(npu_kinds(placed))
         for target in (None, *TARGETS):
             low = lowered(module, target)
-            low.verify()
-            counts = op_counts(low)
-            if target is None:
-                tasks.append(sum(counts[k] for k in ("rknpu.conv", "rknpu.ew", "rknpu.pool",
-                                                     "rknpu.concat")))
-            assert not [n for n in counts if n.startswith(("nn.", "quant."))
-                        and n != "nn.constant"], counts
-            assert_same_outputs(reference, run_module(low, samples[0]))
+            check_lowered(low, samples[0], reference)
             if target is not None:
-                # no value converted there and back
-                for op in main_function(low).body.block.ops:
-                    if isinstance(op, rknpu.ToNativeOp):
-                        assert not isinstance(op.input.owner, rknpu.FromNativeOp)
-        if tasks[-1]:
-            event("has rknpu tasks")
+                fused = module.clone()
+                run_passes(fused, FUSED[target])
+                check_lowered(fused, samples[0], reference)
+                kinds.update(post_kinds(fused))
+        seen.update(kinds)
+        examples.append(sum(kinds.values()))
+        for kind in kinds:
+            event(kind)
 
     exact()
-    # derandomized: the same examples on every run of this code (about 0.5-0.7 tasks per
-    # example were measured for the seeds seen; the bounds are half of that)
-    print(f"\n{sum(tasks)} tasks in {len(tasks)} examples")
-    assert len(tasks) >= 80 and sum(tasks) >= 30 and sum(map(bool, tasks)) >= 20, (
-        f"vacuous: {sum(tasks)} tasks in {tasks}")
+    # derandomized: the same examples on every run of this code; the bounds are about
+    # half of what was measured, so that they fail only if a kind stops being lowered
+    print(f"\nops placed on the NPU (all lowered) and fused post ops in {len(examples)} "
+          f"examples, both chips: {dict(sorted(seen.items()))}")
+    assert len(examples) >= 120 and sum(map(bool, examples)) >= 60, examples
+    for names, dtype, at_least in MIN_SEEN:
+        count = sum(seen[f"{name} {dtype}"] for name in names)
+        assert count >= at_least, f"vacuous: {count} of {names} in {dtype}: {dict(seen)}"
+
+
+_VIEWS = ("nn.reshape", "nn.transpose", "nn.slice", "nn.split")
+_EW = ("nn.add", "nn.sub", "nn.mul", "nn.max", "nn.min")
+_POOLS = ("nn.max_pool2d", "nn.avg_pool2d", "nn.global_avg_pool", "nn.global_max_pool")
+_POST = tuple(f"post {k}" for k in rknpu.EW_KINDS)
+MIN_SEEN = [  # (op kinds, data type, minimum count over the examples and both chips)
+    (("nn.conv2d",), "int8", 16), (("nn.conv2d",), "fp16", 24),
+    (("nn.gemm", "nn.matmul"), "int8", 20), (("nn.gemm", "nn.matmul"), "fp16", 12),
+    (_VIEWS, "int8", 20), (_VIEWS, "fp16", 20),
+    (("nn.concat",), "int8", 7), (("nn.concat",), "fp16", 3),
+    (_POOLS, "int8", 30), (_POOLS, "fp16", 12),
+    (_EW, "int8", 18), (_EW, "fp16", 18),
+    (("nn.sigmoid", "nn.tanh", "nn.hard_swish", "nn.hard_sigmoid", "nn.gelu", "nn.erf",
+      "nn.leaky_relu", "nn.abs", "nn.neg", "nn.silu"), "int8", 30),
+    (("nn.prelu", "nn.leaky_relu", "nn.abs", "nn.neg"), "fp16", 8),
+    (("quant.requantize",), "int8", 9),
+    (_POST, "int8", 1), (_POST, "fp16", 12),
+]
 
 
 @settings(max_examples=60, deadline=None)
@@ -155,43 +346,135 @@ def _fixture(name: str):
 @pytest.mark.parametrize("name", ["conv_relu", "resblock", "mobilenet"])
 def test_fixtures_lower_exactly(name: str, target: str):
     module = _fixture(name)
+    raw = np.load(VENDOR / "test_input.npy").astype(np.float32)
+    reference = run_module(module, [raw])
     low = lowered(module, target)
     counts = op_counts(low)
     print(f"\n{name} {target}: {dict(counts)}")
-    raw = np.load(VENDOR / "test_input.npy").astype(np.float32)
-    assert_same_outputs(run_module(module, [raw]), run_module(low, [raw]))
-    assert counts["rknpu.conv"] == {"conv_relu": 1, "resblock": 2, "mobilenet": 3}[name]
+    check_lowered(low, [raw], reference)
+    # resblock's gemm is the third conv, between views of [1, 16] as [1, 16, 1, 1]
+    assert counts["rknpu.conv"] == {"conv_relu": 1, "resblock": 3, "mobilenet": 3}[name]
     assert counts["rknpu.to_native"] == 1 and counts["rknpu.from_native"] == 1
     c2 = {"rk3588": 16, "rk3568": 8}[target]
     for op in main_function(low).body.block.ops:
         if isinstance(op, rknpu.ConvOp):
             assert op.output.type.get_shape()[4] == c2
+    fused = module.clone()
+    run_passes(fused, FUSED[target])
+    check_lowered(fused, [raw], reference)
 
 
 def test_lowered_ir_prints_and_parses():
     from xdsl.parser import Parser
 
-    low = lowered(_fixture("resblock"), "rk3588")
-    text = str(low)
-    again = Parser(make_context(), text).parse_module()
-    again.verify()
-    assert str(again) == text
+    for spec in ("", ",rknpu-fuse"):
+        low = lowered(_fixture("resblock"), "rk3588")
+        run_passes(low, spec.lstrip(",") or "dce")
+        text = str(low)
+        again = Parser(make_context(), text).parse_module()
+        again.verify()
+        assert str(again) == text
+    assert "post(" in text and "post_ops = [{" in text  # resblock's conv + add is fused
 
 
-def test_ppocr_cls_lowers_exactly():
-    pytest.importorskip("PIL")
-    from rkc.quant.dataset import read_image
-
+@functools.cache
+def _ppocr_cls(dtype: str) -> ModuleOp:
+    """PP-OCR cls quantized (callers clone it before changing it)."""
     shape = (1, 3, 48, 192)
     pre = Preprocess((127.5,), (127.5,))
     module = import_onnx(DATA / "ppocr_mobile_v2_cls.onnx", {"x": shape})
-    samples = load_dataset(DATA / "ppocr_calib" / "dataset.txt", ["x"], [shape], pre)
-    q = quantize_model(module, samples, preprocess=pre, show_progress=False).module
-    x = read_image(DATA / "ppocr_cls_sample.png", shape, False, "sample")
+    samples = (load_dataset(DATA / "ppocr_calib" / "dataset.txt", ["x"], [shape], pre)
+               if dtype == "int8" else None)
+    return quantize_model(module, samples, preprocess=pre, dtype=dtype,
+                          show_progress=False).module
+
+
+@pytest.mark.parametrize("dtype", ["int8", "fp16"])
+def test_ppocr_cls_lowers_exactly(dtype: str):
+    """Every op rknpu-legalize places on the NPU is lowered (the matmul head and its
+    reshape included), and the lowered and fused modules compute exactly what the
+    quantized one does."""
+    pytest.importorskip("PIL")
+    from rkc.quant.dataset import read_image
+
+    q = _ppocr_cls(dtype)
+    x = read_image(DATA / "ppocr_cls_sample.png", (1, 3, 48, 192), False, "sample")
     reference = run_module(q, {"x": x})
     for target in TARGETS:
+        placed = q.clone()
+        run_passes(placed, f"rknpu-legalize{{target={target}}}")
+        on_npu = npu_kinds(placed)
         low = lowered(q, target)
         counts = op_counts(low)
-        print(f"\nppocr cls {target}: {dict(counts)}")
-        assert_same_outputs(reference, run_module(low, {"x": x}))
-        assert counts["rknpu.conv"] >= 50
+        print(f"\nppocr cls {dtype} {target}: {dict(counts)}")
+        check_lowered(low, {"x": x}, reference)
+        assert on_npu[f"nn.matmul {dtype}"] == 1 and on_npu[f"nn.reshape {dtype}"] == 1
+        assert counts["rknpu.conv"] == on_npu[f"nn.conv2d {dtype}"] + 1 >= 50
+        fused = q.clone()
+        run_passes(fused, FUSED[target])
+        check_lowered(fused, {"x": x}, reference)
+        absorbed = sum(post_kinds(fused).values())
+        assert absorbed >= 5 and op_counts(fused)["rknpu.ew"] == counts["rknpu.ew"] - absorbed
+
+
+def _real_model(name: str, dtype: str) -> ModuleOp:
+    if name == "cls":
+        return _ppocr_cls(dtype)
+    return quantize(DATA / "yolo_fastest_xl.onnx", Preprocess((0.0,), (255.0,)),
+                    DATA / "ppocr_calib", dtype=dtype).module
+
+
+@pytest.mark.parametrize("name, dtype", [
+    ("cls", "int8"), ("cls", "fp16"), ("yolo", "fp16"),
+    pytest.param("yolo", "int8", marks=pytest.mark.slow)])  # 8 s of calibration
+def test_real_models_place_and_lower_alike(name: str, dtype: str):
+    """rkc.lowering.legality and nn-to-rknpu agree on the real models: every op placed on
+    the NPU becomes rknpu ops, on every chip (placement only, nothing is run). Yolo's
+    channel slices (`Slice_229`, ...: channels 0..1 of 3) are views."""
+    module = _real_model(name, dtype)
+    for target in TARGETS:
+        low = lowered(module, target)
+        low.verify()
+        assert not npu_ops_left_on_cpu(low), (target, npu_ops_left_on_cpu(low))
+        placed = module.clone()
+        run_passes(placed, f"rknpu-legalize{{target={target}}}")
+        on_npu = npu_kinds(placed)
+        assert on_npu[f"nn.conv2d {dtype}"] >= 50, on_npu
+        if name == "yolo":
+            assert on_npu[f"nn.slice {dtype}"] == 8 and op_counts(low)["rknpu.view"] == 8
+
+
+def test_legality_rules_the_lowering_proved():
+    """What nn-to-rknpu cannot lower, rknpu-legalize does not place on the NPU either:
+    int8 prelu and an int8 gemm with alpha or beta != 1 (no integer semantics), a gemm
+    bias that varies along the rows, a matmul weight with a zero point."""
+    x8 = Block(arg_types=[TensorType(UniformQuantizedType.per_tensor(0.1, 0), (1, 4, 2, 2))])
+    slope = nn.ConstantOp(np.ones((4, 1, 1), np.int8), result_type=TensorType(
+        UniformQuantizedType.per_tensor(0.01, 0), (4, 1, 1)))
+    prelu = nn.PReluOp(x8.args[0], slope.output)
+    a = Block(arg_types=[TensorType(f16, (2, 8))]).args[0]
+    b = nn.ConstantOp(np.ones((8, 3), np.float16)).output
+    per_row = nn.GemmOp(a, b, nn.ConstantOp(np.ones((2, 3), np.float16)).output)
+    per_col = nn.GemmOp(a, b, nn.ConstantOp(np.ones((1, 3), np.float16)).output)
+    a8 = Block(arg_types=[TensorType(UniformQuantizedType.per_tensor(0.1, 0), (1, 8))])
+    b8 = nn.ConstantOp(np.ones((8, 3), np.int8), result_type=TensorType(
+        UniformQuantizedType.per_tensor(0.01, 5), (8, 3))).output
+    matmul = nn.MatmulOp(a8.args[0], b8)
+    scaled = nn.GemmOp(a8.args[0], b8, alpha=0.5)  # no integer semantics
+    for target in (RK3588, RK3568):
+        assert npu_obstacle(scaled, target) == (
+            "an int8 gemm needs alpha = beta = 1 (nn-quantize folds them into B and C)")
+        assert npu_obstacle(prelu, target) == (
+            "data type int8: int8 prelu has no integer semantics (nn-quantize keeps it "
+            "float)")
+        assert npu_obstacle(per_row, target) == (
+            "C 2x3 varies along the rows: not a per-channel bias (the DPU adds one bias "
+            "per output channel)")
+        assert npu_obstacle(per_col, target) is None
+        assert npu_obstacle(matmul, target) == (
+            "matmul weight with a zero point (the CNA weight offset is not modelled)")
+    assert obstacle(prelu).startswith("int8 prelu has no integer semantics")
+    assert obstacle(per_row).startswith("C [2, 3] varies along the rows")
+    assert obstacle(per_col) is None
+    assert obstacle(matmul).startswith("matmul weight with a zero point")
+    assert obstacle(scaled) == npu_obstacle(scaled, RK3588)

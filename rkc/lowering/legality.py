@@ -232,12 +232,22 @@ def _check_gemm(op: Operation, target: Target) -> str | None:
         if not _is_constant(op.b) or (op.c is not None and not _is_constant(op.c)):
             return "B or C is not a constant (the CNA reads packed constant weights)"
         a, fused = _shape(op.a), _fused(op)
+        if data_type(op) == "int8" and (nn.float_of(op.properties, "alpha") != 1.0
+                                        or nn.float_of(op.properties, "beta") != 1.0):
+            return "an int8 gemm needs alpha = beta = 1 (nn-quantize folds them into B and C)"
+        c = _shape(op.c) if op.c is not None else ()
+        if len(c) == 2 and c[0] != 1 and _shape(op.output)[0] != 1:
+            return (f"C {_dims(c)} varies along the rows: not a per-channel bias (the DPU "
+                    f"adds one bias per output channel)")
     else:
         assert isinstance(op, nn.MatmulOp)
         if not _is_constant(op.rhs):
             return "matmul of two activations: the CNA needs a constant weight"
         if len(_shape(op.rhs)) != 2:
             return f"matmul weight of rank {len(_shape(op.rhs))} is not a [K, N] matrix"
+        q = quantized_element(op.rhs.type)
+        if q is not None and any(q.zero_points):
+            return "matmul weight with a zero point (the CNA weight offset is not modelled)"
         a, fused = _shape(op.lhs), None
     if len(a) != 2:
         return f"matmul input of rank {len(a)}: only [M, K] maps onto a 1x1 conv"
@@ -417,14 +427,17 @@ RULES: dict[str, Rule] = {
                               IN_CHANNELS),
                       conditions=_CONV_CONDITIONS, check=_check_conv),
     "nn.gemm": Rule(block="CNA+CORE+DPU (1x1 conv)", limits=(IN_CHANNELS,),
-                    conditions=("constant B and C", "no trans_a", "A of rank 2"),
+                    conditions=("constant B and C", "no trans_a", "A of rank 2",
+                                "C constant along the rows"),
                     check=_check_gemm),
     "nn.matmul": Rule(block="CNA+CORE+DPU (1x1 conv)", limits=(IN_CHANNELS,),
-                      conditions=("constant [K, N] weight", "input of rank 2"),
+                      conditions=("constant [K, N] weight, zero point 0", "input of rank 2"),
                       check=_check_gemm),
     **{f"nn.{k}": _DPU_BINARY for k in ("add", "sub", "mul", "max", "min")},
     **{f"nn.{k}": _DPU_UNARY for k in ("relu", "clip", "leaky_relu", "abs", "neg")},
-    "nn.prelu": Rule(block="DPU", limits=(DPU_WIDTH,),
+    "nn.prelu": Rule(block="DPU", dtypes=("fp16",),
+                     dtype_note="int8 prelu has no integer semantics (nn-quantize keeps it "
+                                "float)", limits=(DPU_WIDTH,),
                      conditions=("rank 2 or 4", "constant per-channel slope"),
                      check=_check_unary),
     **{f"nn.{k}": _LUT for k in ("sigmoid", "tanh", "silu", "hard_swish", "hard_sigmoid",
