@@ -245,6 +245,15 @@ class TaskProgram:
     op_idx: int = 0
 
 
+def task_starts(tasks: Sequence[TaskProgram]) -> list[int]:
+    """The byte offset of each task's first word in the buffer `assemble` builds."""
+    starts, position = [], 0
+    for task in tasks:
+        starts.append(position)
+        position += len(pad_words([0] * (len(task.writes) + TAIL_WORDS))) * WORD_BYTES
+    return starts
+
+
 def assemble(chip: str, tasks: Sequence[TaskProgram],
              base_address: int = 0) -> tuple[bytes, bytes]:
     """The regcmd buffer and task buffer of one chain of tasks, run in order.
@@ -255,10 +264,7 @@ def assemble(chip: str, tasks: Sequence[TaskProgram],
     if base_address % TASK_ALIGN_BYTES:
         raise RkcError(f"regcmd base address {base_address:#x} is not "
                        f"{TASK_ALIGN_BYTES}-byte aligned")
-    starts, position = [], 0
-    for task in tasks:
-        starts.append(position)
-        position += len(pad_words([0] * (len(task.writes) + TAIL_WORDS))) * WORD_BYTES
+    starts = task_starts(tasks)
     words: list[int] = []
     records = []
     for i, task in enumerate(tasks):

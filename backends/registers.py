@@ -406,8 +406,10 @@ _CNA = _regs(
         F("LINE_STRIDE", 27, 0, "feature line stride (\"width with virtual box\"; units "
           "unconfirmed, hw §4.2)", uncertain=True),)),
     (0x1080, "DMA_CON2", "input surface stride", (
-        F("SURF_STRIDE", 27, 0, "feature surface stride (semantics unconfirmed, hw §4.2)",
-          uncertain=True),)),
+        F("SURF_STRIDE", 27, 0, "feature surface stride (semantics unconfirmed, hw §4.2); "
+          "signed: rknn-toolkit2 writes 0xFFFFFFD (-3) for a 1x1 input on RK3588, its "
+          "surface minus one line stride (docs/register-diff.md)", uncertain=True,
+          signed=True),)),
     (0x1084, "FC_DATA_SIZE0", "size the feature DMA reads", (
         F("DMA_HEIGHT", 10, 0, "rows read"),
         F("DMA_WIDTH", 29, 16, "columns read"))),
@@ -507,7 +509,7 @@ _DPU = _regs(
         F("BS_ALU_SRC", 8, 8, "ALU operand: 0 register, 1 BRDMA stream"),
         F("BS_ALU_ALGO", 19, 16, "ALU operation: 2 add, 4 minus"))),
     (0x4044, "BS_ALU_CFG", "BS ALU operand (when BS_ALU_SRC = 0)",
-     (F("BS_ALU_OPERAND", 31, 0, "operand"),)),
+     (F("BS_ALU_OPERAND", 31, 0, "operand (an int32 added to the data)", signed=True),)),
     (0x4048, "BS_MUL_CFG", "BS multiplier", (
         F("BS_MUL_SRC", 0, 0, "1: per-channel operand from the stream"),
         F("BS_TRUNCATE_SRC", 1, 1, "truncate source"),
@@ -541,7 +543,8 @@ _DPU = _regs(
         F("BN_RELUX_EN", 7, 7, "ReLUX enable"),
         F("BN_ALU_SRC", 8, 8, "ALU operand: 0 register, 1 NRDMA stream"),
         F("BN_ALU_ALGO", 19, 16, "ALU operation"))),
-    (0x4064, "BN_ALU_CFG", "BN ALU operand", (F("BN_ALU_OPERAND", 31, 0, "operand"),)),
+    (0x4064, "BN_ALU_CFG", "BN ALU operand", (
+        F("BN_ALU_OPERAND", 31, 0, "operand (an int32 added to the data)", signed=True),)),
     (0x4068, "BN_MUL_CFG", "BN multiplier", (
         F("BN_MUL_SRC", 0, 0, "1: per-channel operand from the stream"),
         F("BN_TRUNCATE_SRC", 1, 1, "truncate source"),
@@ -803,6 +806,27 @@ def _rk3568_changes(base: tuple[Register, ...]) -> tuple[Register, ...]:
           F("FETCH_PIXEL_LEN", 15, 8, "iav: fetch pixel length", uncertain=True),
           F("UNK_BIT20", 20, 20, "reserved on RK3588; iav: must be set on RK3568 or the "
             "MAC sees no data (vendor writes 0x00171C07)", uncertain=True), source=_IAV)
+    # Bits the RK3568 programs set that RK3588's layout leaves reserved (measured over
+    # tests/data/vendor/regcmd, docs/register-diff.md).
+    patch("DPU", 0x4024,
+          F("DST_SURF_STRIDE", 31, 3, "stride / 8: RK3568 programs write 8 (bytes) for a "
+            "1x1 output of one 8-byte atom, so the field starts at bit 3 (8-byte atoms)",
+            uncertain=True), source=_VENDOR)
+    patch("DPU", 0x4040,
+          F("BS_ALU_ALGO", 3, 2, "RK3568 conv programs set bit 3 and leave [19:16] at 0 "
+            "where RK3588 ones write BS_ALU_ALGO = 2 (add) at [19:16]: read as the same "
+            "code at [3:2]", uncertain=True), source=_VENDOR)
+    patch("DPU_RDMA", 0x501C,
+          F("BRDMA_DISABLE", 0, 0, "RK3568 programs set it in DPU tasks without a BS "
+            "stream (as ERDMA_DISABLE, bit 0 of RDMA_ERDMA_CFG)", uncertain=True),
+          source=_VENDOR)
+    patch("DPU_RDMA", 0x5028,
+          F("NRDMA_DISABLE", 0, 0, "RK3568 programs set it in every task (no BN stream "
+            "is read; as ERDMA_DISABLE)", uncertain=True), source=_VENDOR)
+    patch("PPU", 0x6048,
+          F("PAD_VALUE_1", 18, 0, "RK3568 pooling programs write the pad value as a "
+            "19-bit number here and in PADDING_VALUE_1_CFG, 0x604C and 0x6050 (-128: "
+            "0x7FF80)", uncertain=True, signed=True), source=_VENDOR)
     # iav's RK3568 DPU FEATURE_MODE_CFG layout (its registers.xml cites RK3568 TRM part 2).
     patch("DPU", 0x400C,
           F("OUTPUT_MODE", 3, 1, "output mode (RK3568 layout)", uncertain=True),

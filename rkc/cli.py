@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from rkc.errors import RkcError
+from rkc.inspect_cli import add_inspect_parser
 
 
 def _shape(shape: Sequence[int]) -> str:
@@ -275,7 +276,8 @@ def add_report_command(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_report)
 
 
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_report_command]
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_report_command,
+                                                                add_inspect_parser]
 """Subcommands added after the built-in ones: one function per subcommand, taking the
 parser's subparsers (a module with a subcommand of its own appends its function here)."""
 
