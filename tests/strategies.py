@@ -138,6 +138,25 @@ class GraphBuilder:
         self.follow_ups()
         return True
 
+    def add_conv_transpose(self) -> bool:
+        """A conv_transpose2d (stride 1 or 2, direct or depthwise) of a small 4-D value; not
+        in KINDS: the builders whose passes handle it list it."""
+        x = self.pick(lambda v: len(_shape(v)) == 4 and _shape(v)[1] <= MAX_CHANNELS
+                      and max(_shape(v)[2:]) <= MAX_SIZE // 2)
+        if x is None:
+            return False
+        c = _shape(x)[1]
+        group = self.draw(st.sampled_from([g for g in (1, c) if c % g == 0]))
+        out_per_group = self.draw(st.integers(1, max(1, MAX_CHANNELS // max(c, 1))))
+        k = self.draw(st.integers(1, 3))
+        stride = self.draw(st.integers(1, 2))
+        w = nn.ConstantOp(self.random((c, out_per_group, k, k), 1 / math.sqrt(c * k * k)))
+        b = (nn.ConstantOp(self.random((out_per_group * group,), 0.5)).output
+             if self.draw(st.booleans()) else None)
+        self.push(nn.ConvTranspose2dOp(x, w.output, b, strides=(stride, stride), group=group,
+                                       name=f"deconv{len(self.values)}").output)
+        return True
+
     def follow_ups(self) -> None:
         """After a conv / gemm: maybe a batch norm, then maybe an activation."""
         if self.draw(st.integers(0, 2)) == 0:

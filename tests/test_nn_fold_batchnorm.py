@@ -10,14 +10,10 @@ producer and again in each affine op.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from strategies import (
-    MAX_CHANNELS,
-    MAX_SIZE,
     Graph,
     GraphBuilder,
     _input_shape,
@@ -45,18 +41,8 @@ class AffineBuilder(GraphBuilder):
     KINDS = GraphBuilder.KINDS + ("conv_transpose", "affine")
 
     def add_conv_transpose(self) -> bool:
-        x = self.pick(lambda v: len(_shape(v)) == 4 and _shape(v)[1] <= MAX_CHANNELS
-                      and max(_shape(v)[2:]) <= MAX_SIZE // 2)
-        if x is None:
+        if not super().add_conv_transpose():
             return False
-        c = _shape(x)[1]
-        group = self.draw(st.sampled_from([g for g in (1, c) if c % g == 0]))
-        per_group = self.draw(st.integers(1, max(1, MAX_CHANNELS // max(c, 1))))
-        k = self.draw(st.integers(1, 3))
-        w = nn.ConstantOp(self.random((c, per_group, k, k), 1 / math.sqrt(c * k * k)))
-        b = nn.ConstantOp(self.random((per_group * group,), 0.5)).output
-        self.push(nn.ConvTranspose2dOp(x, w.output, b if self.draw(st.booleans()) else None,
-                                       strides=(2, 2), group=group).output)
         self.follow_ups()
         return True
 

@@ -36,7 +36,6 @@ Tolerances (per output tensor x (float) and y (quantized), on the calibration in
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -44,7 +43,6 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from strategies import (
-    MAX_CHANNELS,
     MAX_SIZE,
     Graph,
     GraphBuilder,
@@ -160,23 +158,6 @@ class QuantGraphBuilder(GraphBuilder):
         op = nn.SplitOp(x, 1, [first, c - first])
         for r in op.results:
             self.push(r)
-        return True
-
-    def add_conv_transpose(self) -> bool:
-        x = self.pick(lambda v: len(_shape(v)) == 4 and _shape(v)[1] <= MAX_CHANNELS
-                      and max(_shape(v)[2:]) <= MAX_SIZE // 2)
-        if x is None:
-            return False
-        c = _shape(x)[1]
-        group = self.draw(st.sampled_from([g for g in (1, c) if c % g == 0]))
-        out_per_group = self.draw(st.integers(1, max(1, MAX_CHANNELS // max(c, 1))))
-        k = self.draw(st.integers(1, 3))
-        stride = self.draw(st.integers(1, 2))
-        w = nn.ConstantOp(self.random((c, out_per_group, k, k), 1 / math.sqrt(c * k * k)))
-        b = (nn.ConstantOp(self.random((out_per_group * group,), 0.5)).output
-             if self.draw(st.booleans()) else None)
-        self.push(nn.ConvTranspose2dOp(x, w.output, b, strides=(stride, stride), group=group,
-                                       name=f"deconv{len(self.values)}").output)
         return True
 
     def add_global_pool(self) -> bool:

@@ -128,7 +128,8 @@ def test_summary_counts_tasks_views_and_memory():
     module = parse_ir(SUMMARY_IR)
     assert lowering_spec("rk3588", 3) == (
         "rknpu-legalize{target=rk3588},nn-to-rknpu,rknpu-layout{target=rk3588},"
-        "rknpu-fuse,rknpu-tile{target=rk3588 cores=3},rknpu-plan-memory{target=rk3588 alignment=64}")
+        "rknpu-fuse,rknpu-tile{target=rk3588 cores=3},"
+        "rknpu-plan-memory{target=rk3588 alignment=64}")
     one = summarize(lower(module, "rk3588"))
     three = summarize(lower(module, "rk3588", cores=3))
     # conv, relu (ew), concat and view on the NPU; dequantize on the host; to_native /
