@@ -68,7 +68,6 @@ def import_onnx(model: onnx.ModelProto | str | os.PathLike,
         model = _load(model)
     opset = _default_opset(model)
     _check_domains(model.graph, opset)
-    problem = _checker_problem(model)
     try:
         inputs = _input_specs(model.graph, input_shapes or {})
         inferred = _inferred_shapes(model, {name: shape for name, _, shape in inputs})
@@ -76,6 +75,8 @@ def import_onnx(model: onnx.ModelProto | str | os.PathLike,
     except (RkcError, AssertionError):
         raise
     except Exception as e:
+        # the checker runs only now (it serializes the whole model: slow for big weights)
+        problem = _checker_problem(model)
         if problem:  # a malformed model that broke the import: report why it is malformed
             raise RkcError(f"malformed ONNX model: {problem}") from e
         raise
@@ -208,12 +209,49 @@ def _static_shape(name: str, dims: list) -> tuple[int, ...]:
     return tuple(d.dim_value if _is_static(d) else 1 for d in dims)
 
 
+SHAPE_ONLY_INITIALIZER_ELEMENTS = 4096
+"""Initializers at least this large are weights, not shape data: shape inference sees them
+as graph inputs of the same type and shape (it serializes the model; 100 MB of weights
+cost seconds)."""
+
+
+def _without_large_initializers(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy of `model` whose initializers of `SHAPE_ONLY_INITIALIZER_ELEMENTS` or more
+    elements are graph inputs with their element type and dims instead (no data)."""
+    fixed = onnx.ModelProto()
+    _copy_fields(model, fixed, skip="graph")
+    graph = fixed.graph
+    _copy_fields(model.graph, graph, skip="initializer")  # the weights are not copied
+    inputs = {vi.name for vi in graph.input}
+    for t in model.graph.initializer:
+        if math.prod(t.dims) < SHAPE_ONLY_INITIALIZER_ELEMENTS:
+            graph.initializer.append(t)
+        elif t.name not in inputs:
+            graph.input.append(onnx.helper.make_tensor_value_info(t.name, t.data_type,
+                                                                  list(t.dims)))
+    return fixed
+
+
+def _copy_fields(source: Any, target: Any, skip: str) -> None:
+    """Copy every set field of protobuf message `source` into `target` but `skip`."""
+    for field, value in source.ListFields():
+        if field.name == skip:
+            continue
+        repeated = field.is_repeated if hasattr(field, "is_repeated") else \
+            field.label == field.LABEL_REPEATED  # protobuf < 5.28 has only `label`
+        if repeated:
+            getattr(target, field.name).extend(value)
+        elif field.message_type is not None:
+            getattr(target, field.name).CopyFrom(value)
+        else:
+            setattr(target, field.name, value)
+
+
 def _inferred_shapes(model: onnx.ModelProto, inputs: Mapping[str, tuple[int, ...]]
                      ) -> dict[str, tuple[int, ...]]:
     """Static shapes ONNX shape inference finds once the inputs are fixed (best effort:
     only used to cross-check the shapes nn infers)."""
-    fixed = onnx.ModelProto()
-    fixed.CopyFrom(model)
+    fixed = _without_large_initializers(model)
     del fixed.graph.value_info[:]
     for vi in fixed.graph.input:
         if vi.name in inputs:

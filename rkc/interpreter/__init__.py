@@ -7,12 +7,12 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from xdsl.dialects.builtin import ModuleOp, TensorType
 from xdsl.interpreter import Interpreter
-from xdsl.interpreters.func import FuncFunctions
 from xdsl.ir import Operation
 
 from rkc.dialects import nn
 from rkc.errors import RkcError
 from rkc.graph import input_names, main_function, output_names
+from rkc.interpreter.func_impls import FuncFunctions
 
 
 def make_interpreter(module: ModuleOp,

@@ -7,7 +7,8 @@
   result has several consumers: the pre-activation tensor is then quantized on its own.
 
 Ranges come from the `rkc.range` attributes when the module is calibrated, otherwise from
-one float run on a sample.
+one float run on a sample: `lint` runs it, or a `MagnitudeRecorder` listening to
+calibration's first sample records the same magnitudes without a run of its own.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from xdsl.dialects.builtin import ModuleOp
-from xdsl.ir import SSAValue
+from xdsl.interpreter import Interpreter, PythonValues
+from xdsl.ir import Operation, SSAValue
 
 from rkc.dialects import nn
 from rkc.quant.analysis import record
@@ -37,6 +39,25 @@ class LintWarning:
         return f"{self.op}: {self.message}"
 
 
+class MagnitudeRecorder(Interpreter.Listener):
+    """max |first result| of every named non-constant `nn` op, the first time an op of
+    that name runs (the ops and values `analysis.record` would see on that run)."""
+
+    def __init__(self) -> None:
+        self.magnitudes: dict[SSAValue, float] = {}
+        self._names: set[str] = set()
+
+    def did_interpret_op(self, op: Operation, results: PythonValues) -> None:
+        name = nn.node_name(op)
+        if name is None or not op.name.startswith("nn.") or isinstance(op, nn.ConstantOp):
+            return
+        if not results or name in self._names:
+            return
+        self._names.add(name)
+        self.magnitudes[op.results[0]] = float(np.max(np.abs(np.asarray(results[0])),
+                                                      initial=0.0))
+
+
 def _magnitudes(module: ModuleOp,
                 sample: Mapping[str, np.ndarray] | None) -> dict[SSAValue, float]:
     ranges = read_ranges(module)
@@ -51,9 +72,12 @@ def _magnitudes(module: ModuleOp,
     return found
 
 
-def lint(module: ModuleOp, sample: Mapping[str, np.ndarray] | None = None) -> list[LintWarning]:
-    """The accuracy traps in a float module, with the op names."""
-    magnitude = _magnitudes(module, sample)
+def lint(module: ModuleOp, sample: Mapping[str, np.ndarray] | None = None,
+         magnitudes: Mapping[SSAValue, float] | None = None) -> list[LintWarning]:
+    """The accuracy traps in a float module, with the op names. `magnitudes`: what a
+    `MagnitudeRecorder` recorded on one run of this module (then nothing runs and
+    `sample` and the module's ranges are not read)."""
+    magnitude = _magnitudes(module, sample) if magnitudes is None else magnitudes
     warnings = []
     for op in module.walk():
         name = nn.node_name(op) or op.name

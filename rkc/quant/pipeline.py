@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from xdsl.dialects.builtin import ModuleOp
+from xdsl.interpreter import Interpreter
 from xdsl.passes import PassPipeline
 
 from rkc.errors import RkcError
@@ -88,11 +89,15 @@ def prepare_float(module: ModuleOp, preprocess: Preprocess) -> ModuleOp:
 def quantize_model(module: ModuleOp, samples: Sequence[Mapping[str, np.ndarray]] | None, *,
                    preprocess: Preprocess, algorithm: str = "minmax", dtype: str = "int8",
                    method: str = "channel", weight_rounding: str = "nearest",
-                   show_progress: bool = True) -> QuantizedModel:
+                   show_progress: bool = True, prepared: ModuleOp | None = None,
+                   listeners: Sequence[Interpreter.Listener] = ()) -> QuantizedModel:
     """Quantize an imported float module (left untouched). `samples`: raw calibration
     inputs (name -> array), needed for int8, ignored for fp16. `weight_rounding`:
     "nearest", or "gptq" (int8 conv / gemm weights rounded against the calibration
-    data, `rkc.quant.weight_rounding`)."""
+    data, `rkc.quant.weight_rounding`). `prepared`: `prepare_float(module, preprocess)`
+    when the caller made it already (e.g. to lint it); it becomes `float_module` and is
+    calibrated in place. `listeners`: also see calibration's run over the samples (int8;
+    each sample once)."""
     from rkc.passes.nn_quantize import precision_counts
     from rkc.quant.calibrate import calibrate
     from rkc.quant.weight_rounding import WEIGHT_ROUNDINGS, HessianCollector
@@ -106,7 +111,8 @@ def quantize_model(module: ModuleOp, samples: Sequence[Mapping[str, np.ndarray]]
                        f"got '{weight_rounding}'")
     seconds: dict[str, float] = {}
     start = time.perf_counter()
-    prepared = prepare_float(module, preprocess)
+    if prepared is None:
+        prepared = prepare_float(module, preprocess)
     seconds["prepare"] = time.perf_counter() - start
     calibrated = prepared
     if dtype == "int8":
@@ -116,7 +122,7 @@ def quantize_model(module: ModuleOp, samples: Sequence[Mapping[str, np.ndarray]]
         # GPTQ's Hessians are summed during calibration's own run over the samples
         hessians = HessianCollector(prepared) if weight_rounding == "gptq" else None
         calibrate(prepared, samples, algorithm, show_progress,
-                  [hessians] if hessians is not None else [])
+                  [*listeners, *([hessians] if hessians is not None else [])])
         seconds["calibrate"] = time.perf_counter() - start
         if hessians is not None:
             start = time.perf_counter()
