@@ -28,6 +28,13 @@ bands, channel groups) uses them unverified.
   flag on RK3588's CORE, a float32 bias stream (BS multiplier bypassed, OD_BYPASS), the
   output converter at scale 1 (RK3588 with FP32TOFP16_EN); RK3568's RDMA reads the fp16
   input with IN_PRECISION 5 [FITTED]; only a ReLU clamp.
+- "exact" requantization (`ConvTask.uses_exact_requant`: int8 convs with post ops, or
+  `requant="exact"`) [rkc's choice, UNVERIFIED on a board]: the stream of
+  `weights.pack_exact_stream` (10 B per channel), BRDMA_DATA_USE = ALU | CPEND | MUL |
+  truncate (0b1111), BS_MUL_CFG = BS_MUL_SRC | BS_TRUNCATE_SRC, shift 0: the BS stage
+  gives round_shift((acc + bias) * M_c, S_c); the BN / EW stages and the output
+  converter then follow `emit_dpu.plan_stages` (the conv's int8 clamp in BN, then the
+  post ops). A post op's operand is read by ERDMA at the tile's rows and channel group.
 - RK3568 only: RGB_BYTELENGTH = W x rows x 9 for the 3-channel packed input [FITTED: one
   channel count]; DMA_CON0 = 0x00171C07 and the other constant words the vendor writes.
 """
@@ -43,14 +50,18 @@ from rkc.backends.emit_dpu import (
     PRECISION,
     S_POINTER,
     DpuSetup,
+    Source,
     clamp_stage,
     dpu_values,
+    lut_writes,
     npu_of,
+    plan_stages,
 )
 from rkc.backends.regcmd import ENABLE_BITS
-from rkc.backends.tasks import ConvTask
+from rkc.backends.tasks import Address, ConvTask, Feature
 from rkc.backends.weights import (
     CHANNEL_MUL_SHIFT,
+    EXACT_STREAM_BYTES_PER_CHANNEL,
     split_requant,
     stream_group,
     weight_layout,
@@ -112,6 +123,10 @@ def _grains(task: ConvTask, npu: str, out_width: int) -> int:
 
 def conv_values(task: ConvTask, chip: str) -> RegisterValues:
     """Every register value of `task` on `chip` (see the module docstring)."""
+    return _conv_values(task, chip)[0]
+
+
+def _conv_values(task: ConvTask, chip: str) -> tuple[RegisterValues, DpuSetup]:
     npu = npu_of(chip)
     int8 = task.dtype == "int8"
     target = get_target(chip)
@@ -141,7 +156,8 @@ def conv_values(task: ConvTask, chip: str) -> RegisterValues:
                                 + (c0 // x.c2 * x.surface_stride if dw else 0))
     out_address = y.address.plus(t.out_rows[0] * y.line_stride + c0 // y.c2 * y.surface_stride)
     weights = task.weights.plus(c0 * (kh * kw if dw else layout.bytes_per_kernel))
-    stream_unit = STREAM_BYTES_PER_CHANNEL[task.dtype]
+    stream_unit = (EXACT_STREAM_BYTES_PER_CHANNEL if task.uses_exact_requant
+                   else STREAM_BYTES_PER_CHANNEL[task.dtype])
     stream = task.stream.plus(c0 * stream_unit)
 
     if npu == "RK3568":
@@ -240,7 +256,17 @@ def conv_values(task: ConvTask, chip: str) -> RegisterValues:
         width=out_w, height=out_h, channels=kernels, padded_channels=kpad, dst=out_address,
         dst_surface_stride=y.surface_stride, size_e=3 if dw else 1, depthwise=dw,
         stream=stream, stream_bytes=kpad * stream_unit)
-    if int8:
+    if task.uses_exact_requant:
+        setup = replace(
+            setup, bs={"BS_ALU_ALGO": 2, "BS_ALU_SRC": 1, "BS_RELU_BYPASS": 1},
+            bs_mul={"BS_MUL_SRC": 1, "BS_TRUNCATE_SRC": 1}, ow={"OW_SRC": 1},
+            brdma_use=0b1111)
+        low = max(task.clamp_low, -128) if task.clamp_low is not None else -128
+        high = min(task.clamp_high, 127) if task.clamp_high is not None else 127
+        source = Source("int8", task.output_zero_point, low, high)
+        setup = plan_stages(f"conv task {task.name}", source, task.post_ops,
+                            _operand_address(task, y), setup)
+    elif int8:
         requant = split_requant(task.multipliers, task.shifts)
         bn, relux = clamp_stage("BN", task.output_zero_point, task.clamp_low,
                                 task.clamp_high, requant.out_scale, requant.out_shift)
@@ -259,8 +285,33 @@ def conv_values(task: ConvTask, chip: str) -> RegisterValues:
             bs={"BS_ALU_ALGO": 2, "BS_ALU_SRC": 1, "BS_MUL_BYPASS": 1, "BS_RELU_BYPASS": 1},
             ow={"OD_BYPASS": 1}, bn=bn, out_fp32_to_fp16=npu == "RK3588", brdma_use=0b1,
             rdma_precision=fp16, rdma_in_precision=FP16_RDMA_IN_PRECISION[npu])
+        setup = plan_stages(f"conv task {task.name}", Source("fp16"), task.post_ops,
+                            _operand_address(task, y), setup)
     dpu_values(values, setup)
-    return values
+    return values, setup
+
+
+def _operand_address(task: ConvTask, output: Feature):
+    """The ERDMA address of a post op's operand for this task's tile: the tile's rows
+    and channel group (per-channel operands: its channel group only)."""
+    t = task.tile
+
+    def address(feature: Feature, per_channel: bool) -> Address:
+        c0 = t.out_channels[0]
+        if c0 % feature.c2:
+            raise RkcError(f"conv task {task.name}: channel group {c0} is not a whole "
+                           f"number of the operand's {feature.c2}-channel atoms")
+        offset = c0 // feature.c2 * feature.surface_stride
+        if not per_channel:
+            if (feature.line_stride, feature.surface_stride, feature.height) != (
+                    output.line_stride, output.surface_stride, output.height):
+                raise RkcError(f"conv task {task.name}: a post op operand must have the "
+                               "output's line and surface strides (the ERDMA walks it "
+                               "with the output)")
+            offset += t.out_rows[0] * feature.line_stride
+        return feature.address.plus(offset)
+
+    return address
 
 
 def _input_converter(values: RegisterValues, task: ConvTask, npu: str) -> None:
@@ -283,8 +334,10 @@ def _input_converter(values: RegisterValues, task: ConvTask, npu: str) -> None:
 
 
 def conv_writes(task: ConvTask, chip: str) -> list[Emitted]:
-    """The writes of `task` in the vendor's order for `chip` (no tail)."""
-    return conv_values(task, chip).ordered(CONV_ORDER[npu_of(chip)])
+    """The writes of `task` in the vendor's order for `chip` (no tail), preceded by the
+    LUT load writes when a post op is a table (`emit_dpu.lut_writes`)."""
+    values, setup = _conv_values(task, chip)
+    return [*lut_writes(chip, setup), *values.ordered(CONV_ORDER[npu_of(chip)])]
 
 
 def conv_task(task: ConvTask, chip: str, op_idx: int = 0) -> EmittedTask:

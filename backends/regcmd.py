@@ -325,11 +325,21 @@ class Task:
         return problems
 
 
+MAX_WORD_REUSE = 4
+"""How many times the task records may list the regcmd buffer's words in all."""
+
+
 def split_tasks(words: Sequence[int], records: Sequence[TaskRecord]) -> list[Task]:
     """The tasks the records point at: body words and tails, in record order.
 
-    Records may share words (vendor multi-core programs reuse streams). RkcError when a
-    record's address is not word aligned or its words run past the buffer."""
+    Records may share words (vendor multi-core programs reuse streams: at most 1.2x the
+    buffer's words in the fixtures). RkcError when a record's address is not word aligned,
+    its words run past the buffer, or the records list more than `MAX_WORD_REUSE` times
+    the buffer's words (a hostile file would make the disassembly quadratic)."""
+    listed = sum(r.regcfg_amount + TAIL_WORDS for r in records)
+    if listed > MAX_WORD_REUSE * max(len(words), 1):
+        raise RkcError(f"{len(records)} task records list {listed} regcmd words, more than "
+                       f"{MAX_WORD_REUSE}x the {len(words)} words of the buffer")
     tasks = []
     for i, record in enumerate(records):
         start, misaligned = divmod(record.regcmd_addr, WORD_BYTES)

@@ -29,6 +29,7 @@ signalling NaN comes back quiet).
 from __future__ import annotations
 
 import json
+import stat
 import struct
 from dataclasses import dataclass, field
 from functools import cache
@@ -51,6 +52,7 @@ from rkc.errors import RkcError
 
 MAGIC = b"RKNN"
 ENCRYPTED_MAGIC = b"CYPTRKNN"
+RKC_ENCRYPTED_MAGIC = b"RKCCRYPT"  # rkc.backends.encrypt's files
 HEADER_SIZE = 64
 FILE_IDENTIFIER = b"RKNN"
 SUPPORTED_VERSIONS = range(2, 7)  # seen: 4 (toolkit 1.5) and 6 (toolkit 2.5)
@@ -316,14 +318,25 @@ def _attribute_table(op_type: str | None, attributes: dict) -> TableValue:
 
 # -- reading -------------------------------------------------------------------------------
 
+PY_SCALAR_BYTES = 32
+"""What one Python int / float in a list costs (object + pointer), charged against the
+reader's budget on top of the vector's own bytes."""
+
+
+def _scalars(table: Table, slot: int, dtype: str) -> list | None:
+    values = table.array(slot, dtype)
+    if values is None:
+        return None
+    table.reader.charge(len(values) * PY_SCALAR_BYTES, 0)
+    return values.tolist()
+
+
 def _ints(table: Table, slot: int) -> list[int] | None:
-    values = table.array(slot, "<i4")
-    return None if values is None else values.tolist()
+    return _scalars(table, slot, "<i4")
 
 
 def _floats(table: Table, slot: int) -> list[float] | None:
-    values = table.array(slot, "<f4")
-    return None if values is None else values.tolist()
+    return _scalars(table, slot, "<f4")
 
 
 MAX_SLOTS = 64  # the tables seen have at most 22 slots; more means a damaged vtable
@@ -443,18 +456,37 @@ def _optional_u64(table: Table, slot: int) -> int | None:
     return None if table.field_pos(slot) is None else int(table.scalar(slot, "<Q"))
 
 
+MAX_FILE_BYTES = 1 << 31
+"""Larger files are refused before they are read (the biggest model zoo files are ~100 MB)."""
+
+
+def _read_file(path: Path) -> bytes:
+    """The bytes of a regular file of at most `MAX_FILE_BYTES`; RknnFormatError otherwise
+    (a device or pipe would be read forever)."""
+    try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise RknnFormatError(f"{path}: not a regular file")
+        if info.st_size > MAX_FILE_BYTES:
+            raise RknnFormatError(f"{path}: {info.st_size} bytes, larger than the "
+                                  f"{MAX_FILE_BYTES}-byte limit")
+        return path.read_bytes()
+    except OSError as e:
+        raise RknnFormatError(f"cannot read {path}: {e.strerror or e}") from None
+
+
 def read_rknn(source: bytes | bytearray | str | Path) -> RknnModel:
     """Decode a `.rknn` file (its bytes or its path). Raises RknnFormatError."""
     if isinstance(source, str | Path):
-        try:
-            data = Path(source).read_bytes()
-        except OSError as e:
-            raise RknnFormatError(f"cannot read {source}: {e.strerror or e}") from None
+        data = _read_file(Path(source))
     else:
         data = bytes(source)
     if data[:8] == ENCRYPTED_MAGIC:
-        raise RknnFormatError("encrypted model: pass the key (decryption is not supported "
-                              "yet)")
+        raise RknnFormatError("encrypted by rknn-toolkit2 (only Rockchip's runtime decrypts "
+                              "it)")
+    if data[:8] == RKC_ENCRYPTED_MAGIC:
+        raise RknnFormatError("encrypted model (rkc format): decrypt it with the key first "
+                              "(rkc inspect --key KEYFILE, rkc encrypt --decrypt)")
     if len(data) < HEADER_SIZE:
         raise RknnFormatError(f"truncated: {len(data)} bytes, shorter than the "
                               f"{HEADER_SIZE}-byte header")

@@ -26,7 +26,16 @@ from rkc.errors import RkcError
 DTYPES = ("int8", "fp16")
 ELEMENT_BYTES = {"int8": 1, "fp16": 2}
 POOL_KINDS = ("max", "avg")
-EW_KINDS = ("add", "sub", "mul", "max", "min", "requantize")
+BINARY_OPS = ("add", "sub", "mul", "max", "min")
+EW_KINDS = (*BINARY_OPS, "requantize", "clamp", "lut", "leaky_relu", "prelu")
+REQUANT_FORMS = ("split", "exact")
+LUT_TABLE_SIZE = 256                  # an int8 table: one entry per int8 value
+IDENTITY_SCALE = (1, 0)               # (multiplier, shift) of a rescale by 1.0
+
+
+def is_identity(scale: tuple[int, int]) -> bool:
+    """True when round_shift(v * M, S) == v for every v (M == 2^S)."""
+    return scale[0] == 1 << scale[1]
 
 
 def _check(ok: bool, what: str, message: str) -> None:
@@ -116,6 +125,108 @@ class Feature:
 
 
 @dataclass(frozen=True)
+class EwOperand:
+    """A second tensor a DPU stage reads through ERDMA: per pixel (the stage's own shape),
+    or `per_channel` (a [C, 1, 1] tensor broadcast over H x W: one value per channel,
+    stored as a 1 x 1 NC1HWC2 feature)."""
+
+    feature: Feature
+    zero_point: int = 0
+    per_channel: bool = False
+
+
+@dataclass(frozen=True)
+class BinaryStage:
+    """`x op e` with `e` the operand (the value `x` comes from the stage before: the conv's
+    result, or for an `EwTask` the first input). int8 (the arithmetic of
+    `rkc.quant.integer_kernels`; every (M, S) pair is `rkc.quant.requant.multiplier`'s):
+
+        X = round_shift((x - x_zero_point) * x_scale),   E = round_shift((e - e_zp) * e_scale)
+        y = clamp(round_shift(op(X, E) * out_scale) + output_zero_point, low, high)
+
+    add / sub: X and E in the common accumulator domain (`add_sub`); mul: scales (1, 0),
+    `out_scale` = s_a s_b / s_y; max / min: X, E are the operands requantized to y
+    (`to_output`), `out_scale` (1, 0). `reversed`: `e op x` (only add / mul / max / min,
+    which commute, are expressible; sub on the left is an RkcError at emission).
+    `clamp_low` / `clamp_high` (output domain, None = int8 saturation only): a fused
+    relu / clip after the op. fp16: no scales or zero points, y = f16(op(x, e)) computed
+    in float32."""
+
+    op: str
+    operand: EwOperand
+    x_zero_point: int = 0
+    x_scale: tuple[int, int] = IDENTITY_SCALE
+    operand_scale: tuple[int, int] = IDENTITY_SCALE
+    out_scale: tuple[int, int] = IDENTITY_SCALE
+    output_zero_point: int = 0
+    clamp_low: int | None = None
+    clamp_high: int | None = None
+    reversed: bool = False
+
+    def __post_init__(self) -> None:
+        what = f"{self.op} stage"
+        _check(self.op in BINARY_OPS, what, f"op must be one of {BINARY_OPS}")
+        for name, (m, s) in (("x", self.x_scale), ("operand", self.operand_scale),
+                             ("out", self.out_scale)):
+            _check(m >= 1 and s >= 0, what, f"{name} scale ({m}, {s}) must be a positive "
+                   "multiplier and a non-negative shift")
+        if self.clamp_low is not None and self.clamp_high is not None:
+            _check(self.clamp_low <= self.clamp_high, what,
+                   f"clamp [{self.clamp_low}, {self.clamp_high}] is empty")
+
+
+@dataclass(frozen=True)
+class ClampStage:
+    """int8 relu / clip / requantize of the value before it (`to_output`):
+    `y = clamp(round_shift((x - x_zero_point) * scale) + output_zero_point, low, high)`
+    (None: int8 saturation). fp16: only `scale` (1, 0) and zero points 0; the bounds are
+    then f16 bit patterns of nothing -- an fp16 relu is `clamp_low` 0, `clamp_high` None."""
+
+    x_zero_point: int = 0
+    scale: tuple[int, int] = IDENTITY_SCALE
+    output_zero_point: int = 0
+    clamp_low: int | None = None
+    clamp_high: int | None = None
+
+
+@dataclass(frozen=True)
+class LutStage:
+    """int8 table lookup: `y = table[x + 128]` for the int8 value x the stage before
+    produced (the IR's `lut`, indexed by the stored value - qmin). 256 int8 entries."""
+
+    table: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        _check(len(self.table) == LUT_TABLE_SIZE
+               and all(-128 <= v <= 127 for v in self.table), "lut stage",
+               f"needs {LUT_TABLE_SIZE} int8 entries")
+
+
+@dataclass(frozen=True)
+class LeakyReluStage:
+    """fp16 leaky relu: `y = f16(x >= 0 ? x : x * alpha)` with x and alpha as float32."""
+
+    alpha: float
+
+
+@dataclass(frozen=True)
+class PreluStage:
+    """fp16 prelu: `y = f16(x < 0 ? x * slope[c] : x)`, slopes a per-channel fp16 operand."""
+
+    slope: EwOperand
+
+    def __post_init__(self) -> None:
+        _check(self.slope.per_channel and self.slope.feature.dtype == "fp16", "prelu stage",
+               "the slope is a per-channel fp16 operand")
+
+
+DpuStage = BinaryStage | ClampStage | LutStage | LeakyReluStage | PreluStage
+"""One DPU stage after a conv (`ConvTask.post_ops`) or of an `EwTask`, in the order the
+IR's `post_ops` apply them. Which sequences the DPU can compute exactly is the emitter's
+(`rkc.backends.emit_dpu.plan_stages`): others are an RkcError naming the sequence."""
+
+
+@dataclass(frozen=True)
 class ConvTile:
     """The part of a conv one task computes: output rows and channels, the input rows they
     read (halo included, clipped to the input) and the padding rows the CNA generates."""
@@ -153,7 +264,16 @@ class ConvTask:
     `weights` (`pack_weights`); neither is a register value. `pads` are the layer's
     (top, left, bottom, right); the tile's own top / bottom padding is in `tile`.
     `input_uint8`: a packed input holding uint8 pixels, turned into int8 (x - 128) by the
-    CNA's input converter (the vendor's RK3568 first layers); otherwise inputs are int8."""
+    CNA's input converter (the vendor's RK3568 first layers); otherwise inputs are int8.
+
+    `post_ops`: DPU stages applied to the conv's result in order (the IR's `post_ops`;
+    the conv's own result is the int8 value above, clamped, before the first stage).
+    `requant`: "split" (the vendor's form: per-channel multipliers in the stream with a
+    fixed shift 14, then one output converter -- may differ from rkc by one unit,
+    `rkc.backends.weights.split_requant`) or "exact" (per-channel multiplier and shift in
+    the stream: rkc's requantization bit for bit, `pack_exact_stream`). A conv with
+    int8 post ops always uses "exact" (`uses_exact_requant`); the stream must be packed
+    accordingly."""
 
     name: str
     input: Feature
@@ -179,6 +299,8 @@ class ConvTask:
     weight_reuse: bool = False
     input_uint8: bool = False
     dtype: str = field(default="int8")
+    post_ops: tuple[DpuStage, ...] = ()
+    requant: str = "split"
 
     def __post_init__(self) -> None:
         what = f"conv task {self.name}"
@@ -236,6 +358,13 @@ class ConvTask:
         if self.clamp_low is not None and self.clamp_high is not None:
             _check(self.clamp_low <= self.clamp_high, what,
                    f"clamp [{self.clamp_low}, {self.clamp_high}] is empty")
+        _check(self.requant in REQUANT_FORMS, what,
+               f"requant form {self.requant!r} is not one of {REQUANT_FORMS}")
+
+    @property
+    def uses_exact_requant(self) -> bool:
+        """True when the stream holds per-channel shifts (`pack_exact_stream`)."""
+        return self.dtype == "int8" and (self.requant == "exact" or bool(self.post_ops))
 
     @property
     def in_channels(self) -> int:
@@ -247,15 +376,19 @@ class ConvTask:
 
 @dataclass(frozen=True)
 class EwTask:
-    """One DPU task in flying mode: `op` on one or two int8 features of equal shape.
+    """One DPU task in flying mode: `op` on the feature `a` (read by the main read DMA,
+    MRDMA) and, for binary ops and prelu, the operand `b` (element-wise read DMA, ERDMA;
+    `b_per_channel`: a [C, 1, 1] operand broadcast over H x W), then `post_ops`.
 
-    `a` is read by the main read DMA (MRDMA) and goes through the BS stage, `b` by the
-    element-wise read DMA (ERDMA) into the EW stage. Both are first centred (minus their
-    zero point) and scaled into a common intermediate domain: `a` by `a_scale` =
-    (multiplier, shift) in the BS multiplier, `b` by `b_scale` in the EW operand
-    converter; the output converter then applies `out_multiplier` / `out_shift` and the
-    output zero point, and `[clamp_low, clamp_high]` clamps. `requantize` has no `b`.
-    How these numbers are chosen is the caller's (the mapping step's) decision."""
+    int8 arithmetic (`rkc.quant.integer_kernels`), with X = round_shift((a - a_zero_point)
+    * a_scale) and E = round_shift((b - b_zero_point) * b_scale):
+    add / sub / mul / max / min: `y = clamp(round_shift(op(X, E) * out) + output_zero_point)`
+    (`BinaryStage`); requantize / clamp: `y = clamp(round_shift((a - a_zp) * a_scale) +
+    output_zero_point)` (out (1, 0)); lut: `y = table[a + 128]`. The clamp is
+    `[clamp_low, clamp_high]` (None: int8 saturation). fp16: add / sub / mul / max / min
+    / clamp (relu: clamp_low 0) / leaky_relu (`alpha`) / prelu (`b` the slopes) in float32,
+    rounded to f16; no scales or zero points. How the numbers are chosen is the caller's
+    (the mapping step's)."""
 
     name: str
     op: str
@@ -265,25 +398,69 @@ class EwTask:
     a_zero_point: int = 0
     b_zero_point: int = 0
     output_zero_point: int = 0
-    a_scale: tuple[int, int] = (1, 0)
-    b_scale: tuple[int, int] = (1, 0)
+    a_scale: tuple[int, int] = IDENTITY_SCALE
+    b_scale: tuple[int, int] = IDENTITY_SCALE
     out_multiplier: int = 1
     out_shift: int = 0
     clamp_low: int | None = None
     clamp_high: int | None = None
+    b_per_channel: bool = False
+    table: tuple[int, ...] | None = None
+    alpha: float | None = None
+    post_ops: tuple[DpuStage, ...] = ()
 
     def __post_init__(self) -> None:
         what = f"ew task {self.name}"
         _check(self.op in EW_KINDS, what, f"op {self.op!r} is not one of {EW_KINDS}")
-        _check((self.b is None) == (self.op == "requantize"), what,
-               "requantize takes one operand, the other ops two")
-        for f in (self.b, self.output):
-            if f is not None:
-                _check((f.channels, f.height, f.width) ==
-                       (self.a.channels, self.a.height, self.a.width), what,
-                       "operands and output must have the same shape")
-        _check(self.a.dtype == "int8" and self.output.dtype == "int8", what,
-               "only int8 elementwise tasks are described")
+        _check((self.b is None) == (self.op not in (*BINARY_OPS, "prelu")), what,
+               "binary ops and prelu take two operands, the other ops one")
+        dims = (self.a.channels, self.a.height, self.a.width)
+        _check((self.output.channels, self.output.height, self.output.width) == dims, what,
+               "the output must have the first operand's shape")
+        if self.b is not None:
+            want = (self.a.channels, 1, 1) if self.b_per_channel else dims
+            shape = "[C, 1, 1]" if self.b_per_channel else "of a's shape"
+            _check((self.b.channels, self.b.height, self.b.width) == want, what,
+                   f"operand b must be {shape}, got "
+                   f"{(self.b.channels, self.b.height, self.b.width)}")
+        dtypes = {f.dtype for f in (self.a, self.b, self.output) if f is not None}
+        _check(len(dtypes) == 1, what, "operands and output must have one dtype")
+        if self.dtype == "int8":
+            _check(self.op not in ("leaky_relu", "prelu"), what,
+                   f"int8 {self.op} is a lut stage")
+            _check(self.op != "lut" or self.table is not None, what, "lut needs a table")
+        else:
+            _check(self.op not in ("requantize", "lut"), what, f"{self.op} is int8 only")
+            _check(self.op != "leaky_relu" or self.alpha is not None, what,
+                   "leaky_relu needs alpha")
+
+    @property
+    def dtype(self) -> str:
+        return self.a.dtype
+
+    def stages(self) -> tuple[DpuStage, ...]:
+        """The task as DPU stages on the value read from `a` (see `BinaryStage`)."""
+        clamp = {"clamp_low": self.clamp_low, "clamp_high": self.clamp_high}
+        out = (self.out_multiplier, self.out_shift)
+        if self.op in BINARY_OPS:
+            assert self.b is not None
+            operand = EwOperand(self.b, self.b_zero_point, self.b_per_channel)
+            first: DpuStage = BinaryStage(self.op, operand, self.a_zero_point, self.a_scale,
+                                          self.b_scale, out, self.output_zero_point,
+                                          **clamp)
+        elif self.op in ("requantize", "clamp"):
+            first = ClampStage(self.a_zero_point, self.a_scale, self.output_zero_point,
+                               **clamp)
+        elif self.op == "lut":
+            assert self.table is not None
+            first = LutStage(tuple(self.table))
+        elif self.op == "leaky_relu":
+            assert self.alpha is not None
+            first = LeakyReluStage(self.alpha)
+        else:
+            assert self.b is not None
+            first = PreluStage(EwOperand(self.b, 0, True))
+        return (first, *self.post_ops)
 
 
 @dataclass(frozen=True)

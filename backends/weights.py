@@ -284,6 +284,56 @@ def pack_dpu_stream(chip: str | Target, biases: Sequence[int], weight_offsets: S
     return b"".join(parts)
 
 
+EXACT_STREAM_BYTES_PER_CHANNEL = 10  # int32 bias, int16 OW, uint16 multiplier, uint16 shift
+
+
+def pack_exact_stream(chip: str | Target, biases: Sequence[int],
+                      weight_offsets: Sequence[int], multipliers: Sequence[int],
+                      shifts: Sequence[int], padded_channels: int) -> bytes:
+    """The BRDMA stream of an "exact" requantization (`ConvTask.uses_exact_requant`):
+    per group of `stream_group` channels, int32 biases, int16 weight offsets, uint16
+    multipliers M_c and uint16 shifts S_c (the truncate operand, BRDMA_DATA_USE bit 4),
+    zeros up to `padded_channels`. The BS stage then computes
+    `round_shift((acc + bias) * M_c, S_c)`, rkc's requantization without the zero point.
+    [UNCERTAIN: a layout of rkc's choosing; the vendor never writes the truncate operand]"""
+    k = len(biases)
+    if not len(weight_offsets) == len(multipliers) == len(shifts) == k <= padded_channels:
+        raise RkcError(f"DPU stream: {k} biases, {len(weight_offsets)} offsets, "
+                       f"{len(multipliers)} multipliers, {len(shifts)} shifts for "
+                       f"{padded_channels} channels")
+    g = stream_group(chip)
+    n = _align(padded_channels, g)
+    columns = []
+    for name, values, lo, hi, dtype in (
+            ("bias", biases, -(1 << 31), 1 << 31, "<i4"),
+            ("weight offset", weight_offsets, -(1 << 15), 1 << 15, "<i2"),
+            ("multiplier", multipliers, 0, 1 << 16, "<u2"),
+            ("shift", shifts, 0, 64, "<u2")):
+        full = np.zeros(n, np.int64)
+        full[:k] = values
+        bad = np.flatnonzero((full < lo) | (full >= hi))
+        if bad.size:
+            raise RkcError(f"DPU stream: channel {int(bad[0])}'s {name} "
+                           f"{int(full[bad[0]])} does not fit its field")
+        columns.append((full, dtype))
+    return b"".join(col[c0:c0 + g].astype(dtype).tobytes()
+                    for c0 in range(0, n, g) for col, dtype in columns)
+
+
+def unpack_exact_stream(chip: str | Target, data: bytes) -> tuple[np.ndarray, ...]:
+    """(biases, weight offsets, multipliers, shifts) of a `pack_exact_stream` stream."""
+    g = stream_group(chip)
+    row = EXACT_STREAM_BYTES_PER_CHANNEL * g
+    if len(data) % row:
+        raise RkcError(f"exact DPU stream of {len(data)} bytes is not whole groups of "
+                       f"{row} B")
+    out: list[list[np.ndarray]] = [[], [], [], []]
+    for p in range(0, len(data), row):
+        for i, (dtype, at) in enumerate((("<i4", 0), ("<i2", 4), ("<u2", 6), ("<u2", 8))):
+            out[i].append(np.frombuffer(data, dtype, g, p + at * g))
+    return tuple(np.concatenate(o).astype(np.int64) for o in out)
+
+
 def pack_fp16_stream(biases: Sequence[float], padded_channels: int) -> bytes:
     """The BRDMA stream of an fp16 conv: one float32 bias per padded output channel
     (`BRDMA_DATA_USE` = ALU; vendor fixtures: conv_relu RK3588, resblock RK3568)."""

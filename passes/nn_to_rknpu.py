@@ -14,10 +14,13 @@ CPU by `rknpu-legalize`, whose `rkc.placement` / `rkc.reason` it honours) is rep
         rknpu.view [M, N, 1, 1] as [M, N]
     nn.add / sub / mul / max / min                         -> rknpu.ew (binary)
     nn.relu / clip, quant.requantize                       -> rknpu.ew (clamp, rescale)
+    fp16 clip (also fused in a conv)                       -> rknpu.ew max / min with
+        f16 constants (a relu, or the conv's relu, for a lower bound 0)
     sigmoid, tanh, silu, ..., and int8 leaky_relu, abs,
         neg (int8 tables of 256 entries)                   -> rknpu.ew kind lut
     fp16 leaky_relu / abs / neg / prelu                    -> rknpu.ew of that kind
     nn.max_pool2d / avg_pool2d / global pools              -> rknpu.pool
+    int8 avg_pool2d / global_avg_pool, one divisor          -> rknpu.conv depthwise, weights 1
     nn.concat on channels with the output's parameters     -> rknpu.concat
     nn.reshape / transpose keeping N and C, nn.slice /
         split along channels                               -> rknpu.view (no task)
@@ -72,7 +75,10 @@ from rkc.dialects import nn, quant, rknpu
 from rkc.dialects.quant import UniformQuantizedType, quantized_element
 from rkc.graph import main_function
 from rkc.interpreter.quant_impls import TABLE_FUNCTIONS
+from rkc.lowering.legality import pixel_runs
 from rkc.quant import integer_kernels as ik
+from rkc.quant import requant
+from rkc.targets import TARGETS
 
 PLACEMENT_ATTR = "rkc.placement"
 REASON_ATTR = "rkc.reason"
@@ -384,7 +390,21 @@ def _pool_props(op: Operation, dtype: str) -> tuple[str, dict]:
         props["count_include_pad"] = op.properties["count_include_pad"]
         return "avg", props
     props["count_include_pad"] = nn.bool_attr(False)
+    if nn.int_of(op.properties, "ceil_mode"):  # the overhang as bottom / right padding
+        props |= _ceil_as_padding(op)
     return "max", props
+
+
+def _ceil_as_padding(op: Operation) -> dict:
+    """A ceil-mode max pool's properties as explicit bottom / right padding (padding
+    never wins a max, so clipped border windows compute the same)."""
+    x, out = _shape(op.operands[0]), _shape(op.results[0])
+    kernel, strides = nn.ints(op.properties, "kernel"), nn.ints(op.properties, "strides")
+    pads = list(nn.ints(op.properties, "pads"))
+    for axis in (0, 1):
+        over = (out[2 + axis] - 1) * strides[axis] + kernel[axis] - x[2 + axis] - pads[axis]
+        pads[2 + axis] = max(pads[2 + axis], over)
+    return {"pads": nn.i64_array(pads), "ceil_mode": nn.bool_attr(False)}
 
 
 def _lower_views(low: Lowering, op: Operation) -> list[SSAValue]:
@@ -411,8 +431,18 @@ def _convert(low: Lowering, op: Operation) -> list[SSAValue]:
     dtype = op_dtype(op)
     if isinstance(op, nn.Conv2dOp):
         props = dict(op.properties)
-        return [low.add(rknpu.ConvOp(op.input, op.weight, op.bias, props, result_type,
-                                     name))]
+        clip = dtype == "fp16" and op.activation is not None and op.activation.data == "clip"
+        if not clip:
+            return [low.add(rknpu.ConvOp(op.input, op.weight, op.bias, props, result_type,
+                                         name))]
+        lo, hi = (float(v) for v in op.activation_params.get_values())
+        props.pop("activation_params")
+        if lo == 0:
+            props["activation"] = StringAttr("relu")
+        else:
+            props.pop("activation")
+        y = low.add(rknpu.ConvOp(op.input, op.weight, op.bias, props, result_type, name))
+        return [fp16_clip(low, y, None if lo == 0 else lo, hi)]
     if isinstance(op, nn.GemmOp | nn.MatmulOp):
         return _lower_matrix(low, op)
     if isinstance(op, VIEWS):
@@ -427,8 +457,14 @@ def _convert(low: Lowering, op: Operation) -> list[SSAValue]:
     if isinstance(op, quant.RequantizeOp):
         return [low.add(rknpu.EwOp([op.input], "requantize", result_type, name=name))]
     if isinstance(op, nn.ClipOp):
+        lo, hi = op.min.value.data, op.max.value.data
+        if dtype == "fp16":
+            if lo == 0:
+                y = low.add(rknpu.EwOp([op.input], "relu", result_type, name=name))
+                return [fp16_clip(low, y, None, hi)]
+            return [fp16_clip(low, op.input, lo, hi)]
         return [low.add(rknpu.EwOp([op.input], "clip", result_type, name=name,
-                                   params=(op.min.value.data, op.max.value.data)))]
+                                   params=(lo, hi)))]
     if isinstance(op, nn.ReluOp):
         return [low.add(rknpu.EwOp([op.input], "relu", result_type, name=name))]
     if dtype == "fp16" and type(op) in FP16_UNARY:
@@ -447,7 +483,109 @@ def _convert(low: Lowering, op: Operation) -> list[SSAValue]:
         channels = [_shape(v)[1] for v in op.operands]
         return [low.add(rknpu.ConcatOp(list(op.operands), channels, result_type, name))]
     kind, props = _pool_props(op, dtype or "")
+    if kind == "avg" and dtype == "int8":
+        conv = _avg_pool_as_conv(low, op, props)
+        if conv is not None:
+            return [conv]
     return [low.add(rknpu.PoolOp(op.operands[0], kind, props, result_type, name))]
+
+
+AVG_AS_CONV_MAX_STRIDE = min(t.max_stride for t in TARGETS.values())
+"""An int8 average pool becomes a depthwise conv only with strides every chip's CNA
+takes (`Target.max_stride`, CNA.CONV_CON3's stride fields)."""
+
+
+POOL_SCALE_NEIGHBOURS = 4
+"""Floats tried on each side of 1 / n for the weight scale of a pool-as-conv."""
+
+
+def _pool_weight_scale(xq: UniformQuantizedType, yq: UniformQuantizedType,
+                       n: int) -> float | None:
+    """A weight scale s_w near 1 / n whose conv requantization `multiplier(s_x * s_w /
+    s_y)` is the average pool's `multiplier(s_x / (s_y * n))` bit for bit (the two float
+    expressions may round differently); None when no nearby float gives it."""
+    want = requant.multiplier(xq.scale / (yq.scale * n))
+    up = down = 1.0 / n
+    candidates = [up]
+    for _ in range(POOL_SCALE_NEIGHBOURS):
+        up, down = float(np.nextafter(up, np.inf)), float(np.nextafter(down, 0.0))
+        candidates += [up, down]
+    for s_w in candidates:
+        if requant.multiplier(xq.scale * s_w / yq.scale) == want:
+            return s_w
+    return None
+
+
+def _avg_pool_as_conv(low: Lowering, op: Operation, props: dict) -> SSAValue | None:
+    """An int8 average pool as a depthwise conv with weights 1 (scale ~1 / n): the conv's
+    `requantize(sum (x - z_x), s_x * s_w / s_y)` is the pool's `requantize(sum (x - z_x),
+    s_x / (s_y * n))` exactly (padding reads the zero point, contributing 0) when every
+    window divides by the same n = kh * kw (no ceil-mode or excluded-pad partial
+    windows). The PPU has no output converter for that rescale (hw §3.5). Windows with a
+    stride beyond the CNA's that are runs of consecutive pixels
+    (`rkc.lowering.legality.pixel_runs`) are the rows of a view, pooled with stride 1.
+    None when the pool does not qualify (it stays an `rknpu.pool`)."""
+    x = op.operands[0]
+    shape = _shape(x)
+    kernel = tuple(int(v) for v in props["kernel"].get_values())
+    strides = tuple(int(v) for v in props["strides"].get_values())
+    pads = tuple(int(v) for v in props["pads"].get_values())
+    ceil_mode = bool(props["ceil_mode"].value.data)
+    include_pad = bool(props["count_include_pad"].value.data)
+    if len(shape) != 4 or ceil_mode:
+        return None
+    runs = pixel_runs(shape, kernel, strides, pads, ceil_mode)
+    if max(strides) > AVG_AS_CONV_MAX_STRIDE and runs is None:
+        return None
+    divisors = ik.avg_pool_divisors(shape, kernel, strides, pads, ceil_mode, include_pad)
+    n = kernel[0] * kernel[1]
+    if np.any(divisors != n):
+        return None
+    xq, yq = quantized_element(x.type), quantized_element(op.results[0].type)
+    if xq is None or yq is None or xq.quantized_axis is not None \
+            or yq.quantized_axis is not None:
+        return None
+    s_w = _pool_weight_scale(xq, yq, n)
+    if s_w is None:
+        return None
+    c = shape[1]
+    out_type = op.results[0].type
+    rows = runs is not None and max(strides) > AVG_AS_CONV_MAX_STRIDE
+    if rows:  # each window a row of the map read as [N, C, H * W / k, k]
+        assert runs is not None
+        count = shape[2] * shape[3] // runs
+        x = low.view(x, (shape[0], c, count, runs))
+        kernel, strides = (1, runs), (1, 1)
+        out_type = TensorType(out_type.element_type, (shape[0], c, count, 1))
+    element = UniformQuantizedType.per_axis([s_w] * c, [0] * c, 0, 8)
+    weight = low.constant(np.ones((c, 1, *kernel), np.int8), element)
+    conv_props: dict[str, Attribute] = {
+        "strides": nn.i64_array(strides), "pads": nn.i64_array(pads),
+        "dilations": nn.i64_array((1, 1)), "group": nn.i64_attr(c)}
+    y = low.add(rknpu.ConvOp(x, weight, None, conv_props, out_type, low.name))
+    return low.view(y, _shape(op.results[0])) if rows else y
+
+
+def f16_exact(value: float) -> bool:
+    """Whether `value` is an f16 number (or infinite): a clip bound the fp16 max / min
+    stages compare with unchanged."""
+    return not np.isfinite(value) or float(np.float16(value)) == value
+
+
+def fp16_clip(low: Lowering, y: SSAValue, lo: float | None, hi: float) -> SSAValue:
+    """clip(y, lo, hi) on f16 values as an `rknpu.ew` max then min with per-channel f16
+    constants (a bound that is None or infinite is left out): the fp16 DPU clamps with a
+    ReLU only, and `np.minimum(np.maximum(y, lo), hi)` is exactly the clip (bounds
+    `f16_exact`, so rounding a wider result to f16 commutes with them)."""
+    out = _shape(y)
+    shape = (1, out[1]) + (1,) * (len(out) - 2)
+    for kind, bound in (("max", lo), ("min", hi)):
+        if bound is None or not np.isfinite(bound):
+            continue
+        const = low.constant(np.full(shape, bound, np.float16), f16)
+        y = low.add(rknpu.EwOp([y, const], kind, y.type,
+                               name=f"{low.name}:{kind}" if low.name else None))
+    return y
 
 
 def wrap_on_cpu(op: Operation, reason: str) -> rknpu.CpuOp:

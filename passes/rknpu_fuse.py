@@ -20,19 +20,20 @@ max / min / add / sub / abs / neg, MUL, PReLU, ReLU), the EW LUT, then the outpu
 converter (OUT_CVT: rescale, zero point, saturation), each at most once, in that order.
 `STAGE_UNITS` says which of BN / EW / LUT / OUT can run each kind; a chain is fused while
 its stages take units in increasing order (one second tensor per task: only EW reads
-one). [UNCERTAIN: the unit assignment follows the TRM's register fields and NVDLA's SDP
-order; which units mesa or the vendor use for each kind is not documented.]
+one) and `one_pass` accepts it: the sequences codegen's DPU programming
+(`rkc.backends.emit_dpu.plan_stages`) computes exactly as the interpreter does, each
+int8 stage rounding on its own (so a relu that rescales after an add or requantize is
+not fused; neither is a sub with the conv's result on the right, which the ALU's minus
+cannot compute). [UNCERTAIN: the unit assignment follows the TRM's register fields and
+NVDLA's SDP order; which units mesa or the vendor use for each kind is not documented.]
 
-Where real hardware differs, and what codegen must map (issue 5): the DPU keeps the
-intermediate in its 32-bit integer (fp16: float32) datapath, while the interpreter (like
-the unfused graph) rounds and saturates to each intermediate int8 (f16) type between
-stages. Codegen must program each stage's scale / shift so that the chain approximates
-those requantizations (mesa maps a residual add's second input into the accumulator
-domain with `EW_CVT` scale `s_2 / (s_in * s_w)`, then OUT_CVT rescales once); results
-then differ where an intermediate value sits on a rounding boundary (about one output
-step) or saturates at an intermediate type (by what the saturation cut). A lut stage
-must be programmed as a table over the intermediate int8 codes (hw §4.7: 513-entry LE /
-LO tables, index mapping [UNCERTAIN]).
+Hardware mapping: the interpreter rounds and saturates to each intermediate int8 (f16)
+type between stages, as the unfused graph does. `one_pass` admits only chains with at
+most one rescale after the conv's own (and clamps that keep their type), so each
+rounding happens in exactly one DPU stage: the conv's result in BS (exact per-channel
+multiplier and shift in the stream, `rkc.lowering.dram.uses_exact_stream`), the stage's
+rescale in BN / EW / OUT_CVT, a lut as one table entry per int8 code (see
+`rkc.backends.emit_dpu`'s model of the DPU, which the simulator follows).
 
 Each fused op saves one DRAM round trip: its input feature map is neither written by the
 producing task nor read back by a task of its own (`FusedConv.saved_bytes`).
@@ -44,13 +45,15 @@ from dataclasses import dataclass, field
 
 from xdsl.context import Context
 from xdsl.dialects import builtin
-from xdsl.dialects.builtin import TensorType
-from xdsl.ir import Block, SSAValue
+from xdsl.dialects.builtin import TensorType, f16
+from xdsl.ir import Attribute, Block, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
 from rkc.dialects import nn, rknpu
+from rkc.dialects.quant import quantized_element
 from rkc.graph import main_function
+from rkc.quant.integer_kernels import TensorQ, activation_range
 
 UNITS = ("BS", "BN", "EW", "LUT", "OUT")
 """DPU units in data-flow order (hw §3.3). BS holds the conv's own bias, rescale and
@@ -77,6 +80,84 @@ STAGE_UNITS: dict[str, tuple[str, ...]] = {
     "min:pixel": ("EW",),
 }
 """Which DPU units can run a post op (binary kinds by the form of their second tensor)."""
+
+
+@dataclass(frozen=True)
+class StageForm:
+    """What decides whether a post op fits the DPU's one pass: its kind, its operand's
+    form ("pixel" / "channel" / None), whether the operand is on the left, and the
+    element types it reads and yields."""
+
+    kind: str
+    form: str | None
+    reversed: bool
+    params: tuple[float, ...]
+    input: Attribute
+    output: Attribute
+
+
+CLAMP_KINDS = ("relu", "clip")
+COMMUTING = ("add", "mul", "max", "min")
+
+
+def _quant(element: Attribute) -> TensorQ | None:
+    q = quantized_element(TensorType(element, [1]))
+    if q is None or q.quantized_axis is not None:
+        return None
+    return TensorQ(q.scale, q.zero_point, q.qmin, q.qmax)
+
+
+def _clamp_low_ok(stage: StageForm, yq: TensorQ) -> bool:
+    """The DPU's ReLU clamps at the output zero point: a lower bound elsewhere (a clip
+    from a positive value) has no stage (`plan_stages`' `_output_clamp`)."""
+    if stage.kind not in CLAMP_KINDS:
+        return True
+    lo, _ = activation_range(stage.kind, stage.params, yq)
+    return lo <= yq.qmin or lo == yq.zp
+
+
+def _identity_clamp(stage: StageForm) -> bool:
+    """A relu / clip that only narrows the range: same type in and out."""
+    return stage.kind in CLAMP_KINDS and stage.input == stage.output
+
+
+def one_pass(stages: list[StageForm]) -> bool:
+    """Whether the DPU computes `stages` after a conv in one pass, exactly as the
+    interpreter does (the grammar `rkc.backends.emit_dpu.plan_stages` accepts; each int8
+    stage's rounding is its own, so two rescales cannot share the output converter):
+
+    int8: identity clamps*, then nothing, a lone lut, or one relu / clip / requantize /
+    binary op (add / sub / mul / max / min, a sub with the conv's result on the left
+    excluded) followed by identity clamps whose lower bound is the zero point;
+    fp16: a lone relu, or one binary op / leaky_relu / prelu, then at most a relu."""
+    if not stages:
+        return True
+    if stages[0].input == f16:
+        relu = [st.kind == "relu" for st in stages]
+        if relu == [True]:
+            return True
+        first = stages[0]
+        if first.kind not in (*rknpu.EW_BINARY, "leaky_relu", "prelu") or len(stages) > 2 \
+                or (len(stages) == 2 and not relu[1]):
+            return False
+        return not (first.reversed and first.kind not in COMMUTING)
+    rest = list(stages)
+    while rest and _identity_clamp(rest[0]):
+        rest.pop(0)
+    if not rest:
+        return True
+    first, after = rest[0], rest[1:]
+    if first.kind == "lut":
+        return not after
+    if first.kind not in (*CLAMP_KINDS, "requantize", *rknpu.EW_BINARY):
+        return False
+    if first.reversed and first.kind not in COMMUTING:
+        return False
+    for st in (first, *after):
+        yq = _quant(st.output)
+        if yq is None or not _clamp_low_ok(st, yq):
+            return False
+    return all(_identity_clamp(st) for st in after)
 
 
 @dataclass
@@ -144,6 +225,21 @@ def _replay(conv: rknpu.ConvOp) -> int | None:
     return position
 
 
+def stage_forms(conv: rknpu.ConvOp) -> list[StageForm]:
+    """The `StageForm`s of the conv's existing post ops."""
+    post = rknpu.read_post_ops(conv)
+    out = _shape(conv.output)
+    forms = []
+    for i, stage in enumerate(post):
+        form = None
+        if stage.operand is not None and stage.kind in rknpu.EW_BINARY:
+            form = operand_form(_shape(conv.post_operands[stage.operand]), out)
+        result = post[i + 1].input if i + 1 < len(post) else conv.output.type.element_type
+        forms.append(StageForm(stage.kind, form, stage.reversed, tuple(stage.params),
+                               stage.input, result))
+    return forms
+
+
 def fuse_conv(conv: rknpu.ConvOp) -> FusedConv | None:
     """Fold the ew chain after `conv` into it; None when nothing fuses."""
     position = _replay(conv)
@@ -154,6 +250,7 @@ def fuse_conv(conv: rknpu.ConvOp) -> FusedConv | None:
     out = _shape(conv.output)
     fused = FusedConv(nn.node_name(conv) or "rknpu.conv")
     absorbed: list[rknpu.EwOp] = []
+    chain = stage_forms(conv)
     value: SSAValue = conv.output
     while value.has_one_use():
         user = value.get_user_of_unique_use()
@@ -172,7 +269,10 @@ def fuse_conv(conv: rknpu.ConvOp) -> FusedConv | None:
         if other is not None and form is None:
             break
         unit = _next_unit(_stage_key(kind, form), position)
-        if unit is None:
+        params = tuple(user.params.get_values()) if user.params is not None else ()
+        chain.append(StageForm(kind, form, reversed_, params, value.type.element_type,
+                               user.output.type.element_type))
+        if unit is None or not one_pass(chain):
             break
         index = None
         if other is not None:
@@ -180,7 +280,6 @@ def fuse_conv(conv: rknpu.ConvOp) -> FusedConv | None:
                 operands.append(other)
             index = operands.index(other)
         table = user.table.get_values() if user.table is not None else None
-        params = tuple(user.params.get_values()) if user.params is not None else ()
         stages.append(rknpu.PostOp(
             kind, value.type.element_type, index, reversed_, params,
             None if table is None else tuple(int(t) for t in table),

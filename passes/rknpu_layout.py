@@ -10,7 +10,9 @@ A constant operand of a task (an elementwise or post operand) becomes a native
 between a task and something else (function arguments and results, `rknpu.cpu` ops, a
 view that stays logical), once per value: `rknpu.to_native` before the first task that
 reads a logical value, `rknpu.from_native` after a task whose result a non-task reads.
-No value is converted there and back. Values are unchanged (the interpreter packs and
+No value is converted there and back. A conv, pool or elementwise op that stays logical
+(below) is moved into an `rknpu.cpu` with the reason: every NPU task codegen sees reads
+and writes native features. Values are unchanged (the interpreter packs and
 unpacks exactly), so the module computes what it computed before.
 
 Stays logical (NCHW / [N, C]): an elementwise op between host ops (no native operand,
@@ -40,6 +42,7 @@ from rkc.dialects import nn, rknpu
 from rkc.dialects.quant import quantized_element
 from rkc.graph import main_function
 from rkc.interpreter.rknpu_impls import to_native
+from rkc.passes.nn_to_rknpu import wrap_on_cpu
 from rkc.targets import Target, get_target
 
 TASKS = (rknpu.ConvOp, rknpu.PoolOp, rknpu.EwOp, rknpu.ConcatOp, rknpu.ViewOp)
@@ -121,6 +124,22 @@ def can_be_native(op: Operation, target: Target, native: dict[SSAValue, SSAValue
     return c2
 
 
+COMPUTE_TASKS = (rknpu.ConvOp, rknpu.PoolOp, rknpu.EwOp)
+"""Tasks that compute (views and concats cost no task and may stay logical)."""
+
+
+def _logical_reason(op: Operation) -> str:
+    """Why `op` stayed logical, for the `rknpu.cpu` it then runs in: the hardware reads
+    and writes NC1HWC2 features only."""
+    if isinstance(op, rknpu.EwOp) and not any(isinstance(u.operation, TASKS)
+                                              for u in op.output.uses):
+        why = "an elementwise op between host ops runs on their flat buffers"
+    else:
+        why = ("its operands broadcast other than per channel, or its result is not a "
+               "[N, C] / [N, C, H, W] feature")
+    return f"{op.name} stays in NCHW ({why}); NPU tasks read NC1HWC2 features only"
+
+
 def native_constant(constant: nn.ConstantOp, c2: int) -> nn.ConstantOp:
     """`constant` packed in NC1HWC2 at compile time (padding channels 0)."""
     t = constant.output.type
@@ -178,6 +197,9 @@ class RknpuLayoutPass(ModulePass):
             result.replace_all_uses_with(back.output)
             native[back.output] = twin
             Rewriter.erase_op(task)
+        for task in [o for o in block.ops if isinstance(o, COMPUTE_TASKS)]:
+            if not rknpu.is_native(task.results[0].type):
+                wrap_on_cpu(task, _logical_reason(task))
         for conversion in reversed([o for o in block.ops if isinstance(
                 o, rknpu.FromNativeOp | rknpu.ToNativeOp | nn.ConstantOp)]):
             if not conversion.results[0].uses:  # and constants only NCHW tasks read

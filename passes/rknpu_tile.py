@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from xdsl.context import Context
 from xdsl.dialects import builtin
 from xdsl.dialects.builtin import DenseArrayBase, StringAttr, TensorType, f16, i64
+from xdsl.ir import SSAValue
 from xdsl.passes import ModulePass
 
 from rkc.dialects import nn, rknpu
@@ -78,6 +79,20 @@ def conv_dtype(op: rknpu.ConvOp) -> str:
                    f"(int8, int16 or fp16)")
 
 
+def packable_input(op: rknpu.ConvOp) -> bool:
+    """Whether `op`'s input may be stored packed (`packable_value`)."""
+    return packable_value(op.input)
+
+
+def packable_value(value: SSAValue) -> bool:
+    """Whether `value` may be stored packed (`rkc.lowering.dram.storage_of`): a
+    `rknpu.to_native` result that only direct convs read as their input (the channel
+    count, the target's, decides the rest)."""
+    return isinstance(value.owner, rknpu.ToNativeOp) and bool(value.uses) and all(
+        isinstance(u.operation, rknpu.ConvOp) and u.index == 0
+        and u.operation.group.value.data == 1 for u in value.uses)
+
+
 def conv_geometry(op: rknpu.ConvOp) -> ConvGeometry:
     """The per-image geometry of a conv task, native or NCHW."""
     shape = tuple(op.input.type.get_shape())
@@ -92,7 +107,7 @@ def conv_geometry(op: rknpu.ConvOp) -> ConvGeometry:
             strides=tuple(nn.ints(op.properties, "strides")),
             pads=tuple(nn.ints(op.properties, "pads")),
             dilations=tuple(nn.ints(op.properties, "dilations")),
-            depthwise=group > 1, dtype=conv_dtype(op))
+            depthwise=group > 1, dtype=conv_dtype(op), packable=packable_input(op))
     except RkcError as e:
         if str(e).startswith("rknpu-tile:"):
             raise

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import numpy as np
+# One BLAS thread unless the user says otherwise (before numpy loads OpenBLAS). OpenBLAS's
+# worker threads busy-wait, and on a machine where another process keeps a core busy
+# they made calibration's matrix products 5-7x slower than one thread (2-core machine,
+# bench/compile.py: resnet50 calibration 7-9.5 s with 2 threads, 1.35 s with 1).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from rkc.errors import RkcError
-from rkc.inspect_cli import add_inspect_parser
+import numpy as np  # noqa: E402
+
+from rkc.compile_cli import add_compile_parser  # noqa: E402
+from rkc.encrypt_cli import add_encrypt_parsers  # noqa: E402
+from rkc.errors import RkcError  # noqa: E402
+from rkc.inspect_cli import add_inspect_parser  # noqa: E402
 
 
 def _shape(shape: Sequence[int]) -> str:
@@ -70,10 +79,18 @@ def cmd_run(args: argparse.Namespace) -> None:
     from rkc.interpreter.trace import LayerTrace
     from rkc.table import format_table
 
-    module = _load(args)
     inputs = parse_input_files(args.input or [])
     trace = LayerTrace()
-    outputs = run_module(module, inputs, listeners=[trace] if args.layers else [])
+    if str(args.model).lower().endswith(".rknn"):  # a compiled model: the NPU simulator
+        from rkc.runtime import run_rknn
+
+        if args.layers or args.input_shape:
+            raise RkcError("--layers and --input-shape apply to ONNX / IR models, not "
+                           ".rknn files")
+        outputs = run_rknn(args.model, inputs)
+    else:
+        module = _load(args)
+        outputs = run_module(module, inputs, listeners=[trace] if args.layers else [])
     if args.layers:
         rows = [(r.index, r.name, r.op.removeprefix("nn."),
                  " ".join(_shape(s) for s in r.input_shapes), _shape(r.output_shape),
@@ -118,19 +135,34 @@ def _samples(args: argparse.Namespace, module) -> list | None:
 
 def _quantize(args: argparse.Namespace, module):
     """Lint, calibrate (int8) and quantize an imported module as the options say."""
-    from rkc.quant.lint import lint
+    from rkc.quant.calibrate import read_ranges
+    from rkc.quant.lint import MagnitudeRecorder, lint
     from rkc.quant.pipeline import prepare_float, quantize_model
 
     samples = _samples(args, module)
     if args.dtype == "int8" and not samples:
         raise RkcError("int8 quantization needs --dataset (calibration inputs)")
     preprocess = _preprocess(args)
+    prepared, recorder = None, None
     if samples:
-        for warning in lint(prepare_float(module, preprocess), samples[0]):
-            print(f"rkc: warning: {warning}", file=sys.stderr)
-    return quantize_model(module, samples, preprocess=preprocess, algorithm=args.algorithm,
-                          dtype=args.dtype, method=args.method,
-                          weight_rounding=args.weight_rounding, show_progress=not args.quiet)
+        prepared = prepare_float(module, preprocess)  # linted, then quantized
+        if args.dtype == "int8" and not read_ranges(prepared):
+            recorder = MagnitudeRecorder()  # lint's float run = calibration's first sample
+        else:
+            _print_lint(lint(prepared, samples[0]))
+    result = quantize_model(module, samples, preprocess=preprocess, algorithm=args.algorithm,
+                            dtype=args.dtype, method=args.method,
+                            weight_rounding=args.weight_rounding,
+                            show_progress=not args.quiet, prepared=prepared,
+                            listeners=[recorder] if recorder else [])
+    if recorder is not None:
+        _print_lint(lint(prepared, magnitudes=recorder.magnitudes))
+    return result
+
+
+def _print_lint(warnings: list) -> None:
+    for warning in warnings:
+        print(f"rkc: warning: {warning}", file=sys.stderr)
 
 
 def cmd_quantize(args: argparse.Namespace) -> None:
@@ -226,14 +258,63 @@ def _report_module(args: argparse.Namespace):
     return module
 
 
+def _report_perf(args: argparse.Namespace, lowered, target: str, cores: int) -> str:
+    """The --perf section; writes --csv / --plot (atomically) when asked."""
+    from rkc.perf.model import estimate
+    from rkc.perf.report import format_perf, perf_csv
+
+    perf = estimate(lowered, target, cores)
+    outputs = []
+    if args.plot:  # render first: a missing matplotlib must not leave a CSV behind
+        from rkc.perf.plot import plot_perf
+
+        outputs.append((Path(args.plot), plot_perf(perf)))
+    if args.csv:
+        outputs.append((Path(args.csv), perf_csv(perf).encode()))
+    for path, data in outputs:
+        _write_atomically(path, data)
+        print(f"wrote {path}", file=sys.stderr)
+    return format_perf(perf)
+
+
+def _report_rknn(args: argparse.Namespace) -> None:
+    """`rkc report --perf MODEL.rknn`: the estimate of an rkc-compiled program."""
+    from rkc.driver import parse_ir
+    from rkc.targets import get_target
+
+    chosen = [s for s in ("placement", "tiling", "memory") if getattr(args, s)]
+    if chosen:
+        raise RkcError(f"{args.model}: a .rknn file supports --perf only (--{chosen[0]} "
+                       f"needs the ONNX model or quantized IR)")
+    try:
+        from rkc.backends.program import load_program
+    except ImportError:
+        raise RkcError("reading .rknn programs needs rkc.backends.program") from None
+    program = load_program(args.model)
+    chip = get_target(program.chip)
+    if args.target is not None and get_target(args.target) != chip:
+        raise RkcError(f"{args.model} was compiled for {chip.name}, not "
+                       f"{get_target(args.target).name}")
+    lowered = parse_ir(program.host_ir, args.model)
+    print(f"{args.model} on {chip.name}\n")
+    print(_report_perf(args, lowered, chip.name.lower(), program.cores))
+
+
 def cmd_report(args: argparse.Namespace) -> None:
     from rkc.lowering.pipeline import lower
     from rkc.lowering.placement_report import placement_report
     from rkc.lowering.report import memory_report, summary_report, tiling_report
     from rkc.targets import get_target
 
-    target = get_target(args.target)
-    chosen = [s for s in ("placement", "tiling", "memory") if getattr(args, s)]
+    if args.csv or args.plot:
+        args.perf = True
+    if Path(args.model).suffix.lower() == ".rknn":
+        _report_rknn(args)
+        return
+    target = get_target(args.target or "rk3588")
+    if args.perf:  # fail on a chip without a cost model before quantizing
+        target.macs_per_cycle("int8")
+    chosen = [s for s in ("placement", "tiling", "memory", "perf") if getattr(args, s)]
     module = _report_module(args)
     sections = []
     if not chosen or chosen != ["placement"]:
@@ -248,6 +329,8 @@ def cmd_report(args: argparse.Namespace) -> None:
     if not chosen or "memory" in chosen:
         sections.append(f"memory on {target.name}\n\n"
                         + memory_report(lowered, target.name))
+    if "perf" in chosen:
+        sections.append(_report_perf(args, lowered, target.name.lower(), args.cores))
     print(f"{args.model} on {target.name}\n")
     print("\n\n".join(sections))
 
@@ -260,11 +343,13 @@ def add_report_command(sub: argparse._SubParsersAction) -> None:
                                    "convolutions are split into CBUF-sized tasks, and the "
                                    "DRAM it needs. MODEL is quantized IR (.mlir from `rkc "
                                    "quantize`) or an ONNX model, quantized first with the "
-                                   "options below. Without a section flag, all sections "
-                                   "and a summary are printed.")
+                                   "options below. Without a section flag, placement, "
+                                   "tiling, memory and a summary are printed; --perf "
+                                   "adds the performance estimate.")
     quantize_args(p)
-    p.add_argument("--target", default="rk3588",
-                   help="the chip: rk3588, rk3576, rk3568 or rk3566 (default: rk3588)")
+    p.add_argument("--target", default=None,
+                   help="the chip: rk3588, rk3576, rk3568 or rk3566 (default: rk3588; "
+                        "a .rknn file: the chip it was compiled for)")
     p.add_argument("--cores", type=int, default=1,
                    help="NPU cores to spread the tasks of a layer over (default: 1)")
     p.add_argument("--placement", action="store_true",
@@ -273,11 +358,20 @@ def add_report_command(sub: argparse._SubParsersAction) -> None:
                    help="the CBUF tiles (tasks) of every convolution")
     p.add_argument("--memory", action="store_true",
                    help="peak feature memory and weight memory of the DRAM plan")
+    p.add_argument("--perf", action="store_true",
+                   help="estimated cycles, time, MAC usage and DRAM traffic per layer "
+                        "(eval_perf's columns), the roofline and FPS (docs/performance.md); "
+                        "MODEL may also be a .rknn file compiled by rkc")
+    p.add_argument("--csv", metavar="OUT.csv", help="write the --perf table as CSV")
+    p.add_argument("--plot", metavar="OUT.png",
+                   help="bar chart of the estimated time per layer (needs matplotlib)")
     p.set_defaults(func=cmd_report)
 
 
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_report_command,
-                                                                add_inspect_parser]
+                                                                add_inspect_parser,
+                                                                add_encrypt_parsers,
+                                                                add_compile_parser]
 """Subcommands added after the built-in ones: one function per subcommand, taking the
 parser's subparsers (a module with a subcommand of its own appends its function here)."""
 
@@ -294,9 +388,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="write the IR to this file instead of stdout")
     p.set_defaults(func=cmd_import)
 
-    p = sub.add_parser("run", help="run a model in the reference interpreter",
-                       description="Run a model or IR file in the reference interpreter "
-                                   "and print each output's shape and statistics.")
+    p = sub.add_parser("run", help="run a model in the reference interpreter, or a "
+                                   "compiled .rknn on the NPU simulator",
+                       description="Run a model or IR file in the reference interpreter, "
+                                   "or an rkc-compiled .rknn on the register-level NPU "
+                                   "simulator, and print each output's shape and "
+                                   "statistics.")
     model_args(p)
     p.add_argument("--input", action="append", metavar="NAME=FILE.npy",
                    help="an input tensor (repeatable)")

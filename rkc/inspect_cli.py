@@ -4,7 +4,8 @@ Prints the header (format and model versions, platform, target, compiler, source
 sizes), the tensors with their quantization parameters, the nodes with their attributes, the
 buffers, the task records and, with `--regcmd`, the register command stream disassembled
 task by task with register and field names (backends/regcmd.py). `--json` prints the same
-as one JSON document for programs. A file that cannot be read is a one-line RkcError.
+as one JSON document for programs. A file that cannot be read is a one-line RkcError. An
+rkc-encrypted file (`rkc encrypt`) is read with `--key KEYFILE`; sizes are the plain file's.
 """
 
 from __future__ import annotations
@@ -35,13 +36,18 @@ def add_inspect_parser(subparsers) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.add_argument("--regcmd", action="store_true",
                    help="disassemble the register command stream, task by task")
+    p.add_argument("--key", metavar="KEYFILE",
+                   help="the key of an encrypted file (`rkc encrypt`)")
     p.set_defaults(func=cmd_inspect)
 
 
 def cmd_inspect(args: argparse.Namespace) -> None:
+    from rkc.encrypt_cli import read_plain_rknn
+
     path = Path(args.file)
-    model = read_rknn(path)
-    size = path.stat().st_size
+    data = read_plain_rknn(path, args.key)
+    model = read_rknn(data)
+    size = len(data)
     regcmd_lines = regcmd_listing(model) if args.regcmd else None
     if args.json:
         document = inspect_json(model, size)

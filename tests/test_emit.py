@@ -135,8 +135,18 @@ def test_channel_groups_move_weights_stream_and_output():
 @settings(max_examples=300, deadline=None)
 @given(st.integers(1 << 14, (1 << 15) - 1), st.integers(1, 40), st.integers(0, 400))
 def test_relux_bound_is_the_exact_clamp(scale, shift, levels):
-    u = relux_bound(levels, scale, shift)
-    assert round_shift(u * scale, shift) <= levels
+    """The bound maps to exactly `levels` (so clamping before the converter equals
+    clamping after it), or no value does and it is an RkcError."""
+    half = 1 << (shift - 1)
+    first = -(-((levels << shift) - half) // scale)   # the least v reaching `levels`
+    hit = round_shift(first * scale, shift) == levels
+    try:
+        u = relux_bound(levels, scale, shift)
+    except RkcError as e:
+        assert "is no output of the converter" in str(e)
+        assert not hit
+        return
+    assert round_shift(u * scale, shift) == levels
     assert round_shift((u + 1) * scale, shift) > levels
 
 
@@ -242,3 +252,151 @@ def test_rk3568_flying_task_has_the_vendors_register_sequence():
              for w in vendor_task.body]
     assert names == [*FLYING_PREFIX, *DPU_ORDER["RK3568"]]
     assert vendor_task.enable_mask == EmittedTask((), 0x18).enable_mask
+
+
+# ------------------------------------------------------------------ DPU stages (post ops)
+from rkc.backends.tasks import (  # noqa: E402
+    BinaryStage,
+    ClampStage,
+    EwOperand,
+    LeakyReluStage,
+    LutStage,
+)
+from rkc.backends.weights import LUT_ENTRIES  # noqa: E402
+
+
+def _residual(chip: str, dtype: str = "int8") -> EwOperand:
+    c2 = get_target(chip).c2(dtype)
+    return EwOperand(Feature.native(Address("r"), 32, 16, 16, c2, 256, dtype), zero_point=5)
+
+
+@pytest.mark.parametrize("chip", CHIPS)
+def test_conv_with_residual_add_is_exact_requant_plus_ew_stage(chip):
+    add = BinaryStage("add", _residual(chip), x_zero_point=-128, x_scale=(16384, 6),
+                      operand_scale=(20000, 7), out_scale=(17000, 22),
+                      output_zero_point=-3, clamp_low=-3, reversed=True)
+    tile = ConvTile((8, 16), (7, 16), 0, 1, (0, 32))
+    task = _conv(chip, tile, post_ops=(add,), clamp_low=None)
+    assert task.uses_exact_requant
+    values = conv_values(task, chip)
+    assert _fields(chip, values, "DPU_RDMA.RDMA_BRDMA_CFG")["BRDMA_DATA_USE"] == 0b1111
+    mul = _fields(chip, values, "DPU.BS_MUL_CFG")
+    assert (mul["BS_MUL_SRC"], mul["BS_TRUNCATE_SRC"], mul["BS_MUL_SHIFT_VALUE"]) == (1, 1, 0)
+    bn = _fields(chip, values, "DPU.BN_CFG")
+    assert (bn["BN_ALU_ALGO"], bn["BN_RELU_BYPASS"], bn["BN_RELUX_EN"]) == (0, 1, 1)
+    # the conv's int8 result minus its zero point lies in [-128 + 128, 127 + 128]
+    assert _fields(chip, values, "DPU.BN_ALU_CFG")["BN_ALU_OPERAND"] == 0
+    assert _fields(chip, values, "DPU.BN_MUL_CFG") == {
+        "BN_MUL_SRC": 0, "BN_TRUNCATE_SRC": 0, "BN_MUL_SHIFT_VALUE": 6,
+        "BN_MUL_OPERAND": 16384}
+    assert _fields(chip, values, "DPU.BN_RELUX_CMP_VALUE")["BN_RELUX_CMP_DAT"] == 255 * 256
+    ew = _fields(chip, values, "DPU.EW_CFG")
+    assert (ew["EW_BYPASS"], ew["EW_OP_SRC"], ew["EW_DATA_MODE"], ew["EDATA_SIZE"],
+            ew["EW_ALU_ALGO"], ew["EW_OP_TYPE"], ew["EW_RELU_BYPASS"]) == (0, 1, 1, 1, 2, 0, 0)
+    assert _fields(chip, values, "DPU.EW_CVT_OFFSET_VALUE")["EW_OP_CVT_OFFSET"] == -5
+    assert _fields(chip, values, "DPU.EW_CVT_SCALE_VALUE") == {
+        "EW_OP_CVT_SCALE": 20000, "EW_OP_CVT_SHIFT": 7, "EW_TRUNCATE": 0}
+    assert _fields(chip, values, "DPU.OUT_CVT_SCALE")["OUT_CVT_SCALE"] == 17000
+    assert _fields(chip, values, "DPU.OUT_CVT_SHIFT")["OUT_CVT_SHIFT"] == 22
+    assert _fields(chip, values, "DPU.OUT_CVT_OFFSET")["OUT_CVT_OFFSET"] == -3
+    erdma = _fields(chip, values, "DPU_RDMA.RDMA_ERDMA_CFG")
+    assert (erdma["ERDMA_DISABLE"], erdma["ERDMA_DATA_MODE"], erdma["ERDMA_DATA_SIZE"]) == \
+        (0, 1, 1)
+    line = 16 * get_target(chip).c2("int8")
+    assert values._values["DPU_RDMA.RDMA_EW_BASE_ADDR"].address == Address("r", 8 * line)
+    stream = values._values["DPU_RDMA.RDMA_BS_BASE_ADDR"].address
+    assert stream == Address("b", 0)
+
+
+@pytest.mark.parametrize("chip", CHIPS)
+def test_conv_with_lut_loads_a_table_indexed_by_the_int8_value(chip):
+    table = tuple(((i * 7) % 256) - 128 for i in range(256))
+    task = _conv(chip, post_ops=(LutStage(table),), clamp_low=-20, output_zero_point=-30)
+    writes = conv_task(task, chip).items
+    tab = register_table(chip)
+    cfg = tab.register("DPU.LUT_ACCESS_CFG")
+    data = tab.register("DPU.LUT_ACCESS_DATA")
+    assert [w.offset for w in writes[:1]] == [cfg.offset]
+    assert writes[LUT_ENTRIES + 1].offset == cfg.offset
+    assert decode_fields(cfg, writes[LUT_ENTRIES + 1].value)["LUT_TABLE_ID"] == 1
+    le = [decode_fields(data, w.value)["LUT_ACCESS_DATA"] for w in writes[1:LUT_ENTRIES + 1]]
+    le = [v - 65536 if v >= 32768 else v for v in le]
+    # index i is the int8 value -20 + i (the conv's range [-20, 127] after its relu/clip)
+    assert le[:148] == [table[-20 + i + 128] for i in range(148)]
+    assert set(le[148:]) == {table[127 + 128]}
+    values = conv_values(task, chip)
+    assert _fields(chip, values, "DPU.BN_ALU_CFG")["BN_ALU_OPERAND"] == -(-20 + 30)
+    assert _fields(chip, values, "DPU.BN_RELUX_CMP_VALUE")["BN_RELUX_CMP_DAT"] == 147
+    assert _fields(chip, values, "DPU.EW_CFG")["EW_LUT_BYPASS"] == 0
+    assert _fields(chip, values, "DPU.LUT_LE_END")["LUT_LE_END"] == LUT_ENTRIES - 1
+    assert _fields(chip, values, "DPU.OUT_CVT_SCALE")["OUT_CVT_SCALE"] == 1
+
+
+@pytest.mark.parametrize("chip", CHIPS)
+def test_fp16_conv_with_leaky_relu_and_residual(chip):
+    c2 = get_target(chip).c2("fp16")
+    x = Feature.native(Address("x"), 16, 16, 16, c2, 256, "fp16")
+    y = Feature.native(Address("y"), 32, 16, 16, c2, 256, "fp16")
+    base = _conv(chip, input=x, output=y, dtype="fp16", multipliers=(), shifts=(),
+                 input_zero_point=0, output_zero_point=0, clamp_low=None)
+    leaky = conv_values(replace(base, post_ops=(LeakyReluStage(0.1),)), chip)
+    ew = _fields(chip, leaky, "DPU.EW_CFG")
+    assert (ew["EW_OP_SRC"], ew["EW_OP_TYPE"], ew["EW_MUL_PRELU"]) == (0, 1, 1)
+    bits = _fields(chip, leaky, "DPU.EW_OP_VALUE_0")["EW_OPERAND_0"]
+    assert bits == 0x3DCCCCCD   # float32 0.1
+    add = BinaryStage("add", _residual(chip, "fp16"))
+    relu = ClampStage(clamp_low=0)
+    res = conv_values(replace(base, post_ops=(add, relu)), chip)
+    ew = _fields(chip, res, "DPU.EW_CFG")
+    assert (ew["EDATA_SIZE"], ew["EW_ALU_ALGO"], ew["EW_RELU_BYPASS"]) == (2, 2, 0)
+    assert _fields(chip, res, "DPU_RDMA.RDMA_ERDMA_CFG")["ERDMA_DATA_SIZE"] == 2
+
+
+@pytest.mark.parametrize("chip", CHIPS)
+def test_ew_task_per_channel_mul_and_fp16_add(chip):
+    c2 = get_target(chip).c2("int8")
+    a = Feature.native(Address("a"), 32, 8, 8, c2, 64)
+    b = Feature.native(Address("s"), 32, 1, 1, c2, 1)
+    task = EwTask("se", "mul", a, replace(a, address=Address("o")), b, a_zero_point=3,
+                  b_zero_point=-128, out_multiplier=20000, out_shift=25,
+                  output_zero_point=-1, b_per_channel=True)
+    values_items = ew_writes(task, chip).items
+    assert len(values_items) == len(FLYING_PREFIX + DPU_ORDER[
+        "RK3588" if chip == "rk3588" else "RK3568"])
+    tab = register_table(chip)
+    by_offset = {(i.target, i.offset): i for i in values_items}
+    erdma = tab.register("DPU_RDMA.RDMA_ERDMA_CFG")
+    target = tab.blocks[erdma.block].target
+    assert decode_fields(erdma, by_offset[(target, erdma.offset)].value)[
+        "ERDMA_DATA_MODE"] == 0
+    stride = tab.register("DPU_RDMA.RDMA_EW_SURF_STRIDE")
+    assert decode_fields(stride, by_offset[(target, stride.offset)].value) == \
+        {"EW_SURF_STRIDE": 1}
+    sparse = replace(task, b=Feature.native(Address("s"), 32, 1, 1, c2, 4))
+    with pytest.raises(RkcError, match="ew task se: a per-channel operand must store its "
+                                       "channels contiguously"):
+        ew_writes(sparse, chip)
+    with pytest.raises(RkcError, match="int8 leaky_relu is a lut stage"):
+        EwTask("l", "leaky_relu", a, a, alpha=0.1)
+    f = Feature.native(Address("a"), 32, 8, 8, get_target(chip).c2("fp16"), 64, "fp16")
+    fp = ew_writes(EwTask("add", "add", f, replace(f, address=Address("o")),
+                          replace(f, address=Address("b"))), chip)
+    assert any(isinstance(i, Relocation) and i.register == "DPU_RDMA.RDMA_EW_BASE_ADDR"
+               for i in fp.items)
+
+
+def test_stage_refusals_and_field_ranges():
+    sub = BinaryStage("sub", _residual("rk3588"), x_zero_point=-128, reversed=True)
+    with pytest.raises(RkcError, match="conv task conv: sub with the conv's result on the "
+                                       "right has no DPU form"):
+        conv_values(_conv("rk3588", post_ops=(sub,)), "rk3588")
+    two = (LutStage(tuple(range(-128, 128))), LutStage(tuple(range(-128, 128))))
+    with pytest.raises(RkcError, match=r"stages \['LutStage', 'LutStage'\] have no one-pass"):
+        conv_values(_conv("rk3588", post_ops=two), "rk3588")
+    big = BinaryStage("add", _residual("rk3588"), x_zero_point=-128,
+                      operand_scale=(1 << 16, 3))
+    with pytest.raises(RkcError, match="EW_CVT_SCALE_VALUE.*EW_OP_CVT_SCALE"):
+        conv_values(_conv("rk3588", post_ops=(big,)), "rk3588")
+    wrong_zp = BinaryStage("add", _residual("rk3588"), x_zero_point=7)
+    with pytest.raises(RkcError, match="stage input zero point 7 is not the value's -128"):
+        conv_values(_conv("rk3588", post_ops=(wrong_zp,)), "rk3588")

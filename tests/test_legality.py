@@ -106,6 +106,12 @@ def test_conv_structure_and_types():
     act = conv(feature(1, 8, 8, 8, el=f16), el=f16, activation="sigmoid")
     assert npu_obstacle(act, RK3588).startswith("fused sigmoid has no DPU output-stage form")
     assert npu_obstacle(conv(x, activation="clip", activation_params=(0, 6)), RK3568) is None
+    half = conv(feature(1, 8, 8, 8, el=f16), el=f16, activation="clip",
+                activation_params=(0, 6))
+    assert npu_obstacle(half, RK3588) is None  # conv, relu, then an fp16 min stage
+    half = conv(feature(1, 8, 8, 8, el=f16), el=f16, activation="clip",
+                activation_params=(0, 6.01))
+    assert npu_obstacle(half, RK3588).startswith("fp16 clip bounds (0, 6.01)")
     dynamic = nn.Conv2dOp(x, feature(8, 8, 3, 3, el=W))
     assert npu_obstacle(dynamic, RK3588).startswith("its weight or bias is not a constant")
     fp32 = nn.Conv2dOp(feature(1, 3, 8, 8, el=f32), nn.ConstantOp(
@@ -159,11 +165,24 @@ def test_elementwise(target):
                         target) is None
     fp32 = feature(1, 3, 8, 8, el=f32)
     assert "data type f32 (not quantized)" in npu_obstacle(nn.SubOp(fp32, fp32), target)
+    # the main input (MRDMA) is read whole: a broadcast first operand commutes or stays
+    assert npu_obstacle(nn.AddOp(feature(1, 16, 1, 1), x), target) is None
+    assert npu_obstacle(nn.SubOp(feature(1, 16, 1, 1), x), target) == (
+        "first operand 1x16x1x1 broadcasts to 1x16x8x8: the DPU's main input (MRDMA) "
+        "reads a whole feature and sub does not commute")
+    both = nn.MulOp(feature(1, 16, 1, 8), feature(1, 1, 8, 1))
+    assert npu_obstacle(both, target).startswith("operand 1x16x1x8 broadcasts")
 
 
 def test_activations_and_tables():
     x, h = feature(1, 8, 4, 4), feature(1, 8, 4, 4, el=f16)
-    for op in (nn.ReluOp(x), nn.ClipOp(h, 0, 6), nn.LeakyReluOp(h), nn.SigmoidOp(x),
+    for op in (nn.AbsOp(h), nn.NegOp(h)):
+        assert npu_obstacle(op, RK3588).startswith(f"fp16 {op.name[3:]}: "), op.name
+    assert npu_obstacle(nn.ClipOp(h, 0, 0.1), RK3568) == (
+        "fp16 clip bounds (0, 0.1) are not f16 numbers (the DPU's fp16 max / min stages "
+        "compare with f16 constants)")
+    for op in (nn.ReluOp(x), nn.ClipOp(x, 0, 6), nn.ClipOp(h, -1, 6), nn.LeakyReluOp(h),
+               nn.SigmoidOp(x),
                nn.TanhOp(x), nn.SiluOp(x), nn.HardSwishOp(x), nn.HardSigmoidOp(x),
                nn.ExpOp(x), nn.PReluOp(h, weight(8, 1, 1, el=f16))):
         assert npu_obstacle(op, RK3588) is None, op.name
@@ -197,7 +216,15 @@ def test_pools(target):
     chip = target.name
     x = feature(1, 16, 32, 32)
     assert npu_obstacle(nn.MaxPool2dOp(x, (2, 2), strides=(2, 2)), target) is None
-    assert npu_obstacle(nn.AvgPool2dOp(x, (16, 16), strides=(16, 16)), target) is None
+    assert npu_obstacle(nn.AvgPool2dOp(x, (16, 16), strides=(16, 16)), target).startswith(
+        "int8 avg pool as a depthwise conv")
+    # windows of consecutive pixels: a stride-1 conv over the rows of a [1, 16, 64, 16] view
+    assert npu_obstacle(nn.AvgPool2dOp(x, (1, 16), strides=(1, 16)), target) is None
+    assert npu_obstacle(nn.AvgPool2dOp(x, (1, 16), strides=(2, 16)), target).startswith(
+        "int8 avg pool as a depthwise conv (the PPU cannot rescale by s_x / (s_y * n)): "
+        "stride 2x16 exceeds 7")
+    assert npu_obstacle(nn.AvgPool2dOp(feature(1, 16, 32, 1), (8, 1), strides=(8, 1)),
+                        target) is None
     assert npu_obstacle(nn.MaxPool2dOp(x, (17, 17)), target) == (
         f"pool kernel 17x17 exceeds 16 (PPU.POOLING_KERNEL_CFG KERNEL_WIDTH/HEIGHT, 4 bits) "
         f"on {chip}")
@@ -212,12 +239,30 @@ def test_pools(target):
     assert npu_obstacle(nn.MaxPool2dOp(x, (2, 2), dilations=(2, 2)), target) == (
         "the PPU has no dilated pooling")
     assert npu_obstacle(nn.AvgPool2dOp(x, (3, 3), pads=(1, 1, 1, 1)), target).startswith(
-        "avg pool with padding excluded from the divisor")
+        "int8 avg pool with padding excluded from the divisor")
+    assert npu_obstacle(nn.AvgPool2dOp(feature(1, 16, 32, 32, el=f16), (3, 3),
+                                       pads=(1, 1, 1, 1)), target).startswith(
+        "fp16 avg pool with padding")
     assert npu_obstacle(nn.AvgPool2dOp(x, (3, 3), pads=(1, 1, 1, 1),
                                        count_include_pad=True), target) is None
     assert npu_obstacle(nn.GlobalAvgPoolOp(feature(1, 16, 16, 16)), target) is None
-    assert npu_obstacle(nn.GlobalMaxPoolOp(feature(1, 16, 7, 7, el=f16)), target) is None
-    assert npu_obstacle(nn.GlobalAvgPoolOp(feature(1, 16, 20, 16)), target) == (
+    odd = nn.GlobalMaxPoolOp(feature(1, 16, 7, 7, el=f16))
+    if chip == "RK3568":  # 8-byte atoms: rows of an odd width are not whole 16-byte units
+        assert npu_obstacle(odd, target) == (
+            "pool input rows of 7 x 8 B are not whole 16-byte units "
+            "(PPU_RDMA.RDMA_SRC_LINE_STRIDE) on RK3568")
+        assert npu_obstacle(nn.MaxPool2dOp(feature(1, 8, 9, 9), (3, 3)), target)
+    else:
+        assert npu_obstacle(odd, target) is None
+    assert npu_obstacle(nn.GlobalMaxPoolOp(feature(1, 16, 8, 8, el=f16)), target) is None
+    # int8 average pools are depthwise convs (kernel up to 31): the PPU cannot rescale
+    assert npu_obstacle(nn.GlobalAvgPoolOp(feature(1, 16, 20, 16)), target) is None
+    assert npu_obstacle(nn.GlobalAvgPoolOp(feature(1, 16, 40, 16)), target) == (
+        "int8 avg pool as a depthwise conv (the PPU cannot rescale by s_x / (s_y * n)): "
+        f"kernel 40x16 exceeds 31 (CNA.WEIGHT_SIZE2 WEIGHT_WIDTH/HEIGHT, 5 bits) on {chip}")
+    assert npu_obstacle(nn.AvgPool2dOp(x, (2, 2), strides=(2, 2), ceil_mode=True),
+                        target).startswith("int8 avg pool with ceil_mode")
+    assert npu_obstacle(nn.GlobalAvgPoolOp(feature(1, 16, 20, 16, el=f16)), target) == (
         f"global pool 20x16 exceeds 16 (PPU.POOLING_KERNEL_CFG KERNEL_WIDTH/HEIGHT, 4 bits) "
         f"on {chip}")
 

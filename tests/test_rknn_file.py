@@ -414,7 +414,7 @@ def test_unknown_attribute_is_an_error_when_writing():
     (lambda d: d[:-1], "JSON length 1023 does not end at the end"),
     (lambda d: d + b"\0", "JSON length 1023 does not end at the end"),
     (lambda d: b"RKNX" + d[4:], "byte 0: bad magic"),
-    (lambda d: b"CYPTRKNN" + d[8:], "encrypted model: pass the key"),
+    (lambda d: b"CYPTRKNN" + d[8:], "encrypted by rknn-toolkit2"),
     (lambda d: d[:8] + struct.pack("<Q", 7) + d[16:], "unsupported file format version 7"),
     (lambda d: d[:8] + struct.pack("<Q", 0x103) + d[16:], "VPMN"),
     (lambda d: d[:68] + b"XXXX" + d[72:], "byte 68: FlatBuffer identifier"),
@@ -615,3 +615,32 @@ def test_rknncli_reads_a_synthetic_model(tmp_path):
     assert "Format: RKNPU v2" in out and "Compiler: rkc" in out
     assert 'ValueInfo "images": type INT8, shape [1, 3, 8, 8]' in out
     assert 'ValueInfo "logits": type INT8, shape [1, 4]' in out
+
+
+def test_task_records_listing_the_regcmd_many_times_are_refused(capsys):
+    """500 records each listing a whole 1000-word buffer would make the disassembly
+    quadratic (minutes, GBs): `rkc inspect --regcmd` refuses them in one line."""
+    from rkc.backends.regcmd import TAIL_WORDS
+    from rkc.backends.rknn_file import KIND_REGCMD, TASK_RECORD
+
+    m = read_rknn(VENDOR / "rknn" / "resblock_rk3588_int8_singlecore.rknn")
+    words = m.tensor_buffer(KIND_REGCMD)
+    regcmd = (words * (8000 // len(words) + 1))[:8000]
+    records = b"".join(TASK_RECORD.pack(0, 0, 0x1d, 0x300, 0x1ffff, 0, 1000 - TAIL_WORDS, 0, 0)
+                       for _ in range(500))
+    for t in (t for g in m.graphs for t in g.tensors):
+        if t.kind == KIND_REGCMD:
+            m.buffers[t.buffer] = regcmd
+        if t.kind == KIND_TASK:
+            m.buffers[t.buffer] = records
+    start = time.perf_counter()
+    with pytest.raises(RkcError, match="more than 4x the 1000 words"):
+        regcmd_listing(read_rknn(write_rknn(m)))
+    assert time.perf_counter() - start < 2.0
+
+
+def test_a_device_is_not_read(tmp_path):
+    with pytest.raises(RknnFormatError, match="not a regular file"):
+        read_rknn("/dev/zero")
+    with pytest.raises(RknnFormatError, match="cannot read"):
+        read_rknn(tmp_path / "missing.rknn")

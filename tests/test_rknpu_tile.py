@@ -316,3 +316,44 @@ def test_conv_too_wide_for_any_split_on_the_real_chip():
     with pytest.raises(RkcError, match=r"^rknpu-tile: conv 'wide': conv 1024x8x2047 -> 16 "
                                        r"\(3x3, int8\) does not fit the RK3568 CBUF"):
         run_passes(module, "rknpu-tile{target=rk3568}")
+
+
+def test_packed_inputs_keep_data_entries_in_their_field():
+    """A packed (ARGB) input programs W x rows CBUF entries on RK3588 (14-bit
+    CNA.CBUF_CON1.DATA_ENTRIES): a 320-wide first layer is cut into bands of at most
+    16383 // 320 = 51 input rows even though its CBUF would hold more; a native input of
+    the same size is not limited so. The emitted tasks fit the field."""
+    from rkc.backends.codegen import CodegenContext, conv_tasks
+    from rkc.backends.emit_conv import conv_task
+    from rkc.backends.registers import register_table
+    from rkc.lowering.tiling import ConvGeometry, entries_max_rows
+
+    chip = get_target("rk3588")
+    g = ConvGeometry(3, 320, 320, 16, (3, 3), (2, 2), (1, 1, 1, 1))
+    assert entries_max_rows(g, chip) == 51
+    plan = plan_tiles(g, chip)
+    rows = [t.in_rows[1] - t.in_rows[0] for t in plan.tiles]
+    assert max(rows) <= 51 < g.in_height and len(plan.tiles) >= 7
+    native = ConvGeometry(3, 320, 320, 16, (3, 3), (2, 2), (1, 1, 1, 1), packable=False)
+    assert entries_max_rows(native, chip) == chip.max_height
+    assert entries_max_rows(g, get_target("rk3568")) == get_target("rk3568").max_height
+    # end to end: the planned bands emit (DATA_ENTRIES range-checked by the encoder)
+    from onnx import helper
+    from test_frontend_onnx import make_model
+
+    w = np.random.default_rng(0).standard_normal((16, 3, 3, 3)).astype(np.float32)
+    model = make_model([helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1],
+                                         strides=[2, 2])], {"x": [1, 3, 320, 320]},
+                       inits={"w": w})
+    prepared, _ = prepare(import_onnx(model), 0, count=1)
+    from rkc.lowering.pipeline import lower
+
+    low = lower(quantized(prepared), "rk3588")
+    (conv,) = convs(low)
+    table = register_table("rk3588")
+    ctx = CodegenContext("rk3588", chip, bytearray(1 << 20), 1 << 24)
+    tasks = conv_tasks(ctx, conv)
+    assert len(tasks) == len(rknpu.read_tiles(conv)) >= 7
+    for t in tasks:
+        assert t.input.packed and t.tile.rows_in * 320 <= 16383
+        assert conv_task(t, "rk3588").program(table).writes  # encoding checks each field

@@ -60,12 +60,15 @@ def test_small_conv_is_one_tile():
 
 
 def test_resnet_stem_splits_by_height():
-    # 224 rows x 3584 B = 24.5 banks; weights 49 x 64 x 16 B = 2 banks; 10 data banks hold
-    # 327680 // 3584 = 91 input rows = 44 output rows (43 * 2 + 7 - 3 = 90 rows).
+    # 224 rows x 3584 B = 24.5 banks; weights 49 x 64 x 16 B = 2 banks; 10 data banks would
+    # hold 327680 // 3584 = 91 input rows, but the packed input's CBUF_CON1.DATA_ENTRIES
+    # (W x rows, 14 bits) allows 16383 // 224 = 73 rows: 35 output rows (34 * 2 + 7 - 3 =
+    # 72 input rows) per band.
     plan = plan_tiles(ConvGeometry(3, 224, 224, 64, (7, 7), (2, 2), (3, 3, 3, 3)), RK3588)
     assert (plan.method, plan.cbuf) == ("BY_Y", (10, 2))
     assert [(t.out_rows, t.in_rows, t.pad_top, t.pad_bottom) for t in plan.tiles] == [
-        ((0, 44), (0, 90), 3, 0), ((44, 87), (85, 176), 0, 0), ((87, 112), (171, 224), 0, 2)]
+        ((0, 35), (0, 72), 3, 0), ((35, 69), (67, 140), 0, 0), ((69, 103), (135, 208), 0, 0),
+        ((103, 112), (203, 224), 0, 2)]
 
 
 def test_large_weights_split_by_output_channels():
@@ -128,8 +131,8 @@ def test_bad_requests_are_rejected():
 def test_describe_prints_one_line_per_tile():
     plan = plan_tiles(ConvGeometry(3, 224, 224, 64, (7, 7), (2, 2), (3, 3, 3, 3)), RK3588)
     lines = describe(plan).splitlines()
-    assert len(lines) == 3
-    assert lines[0] == ("tile 0 (BY_Y, cbuf 10d+2w): core 0 out rows [0, 44) in rows [0, 90) "
+    assert len(lines) == 4
+    assert lines[0] == ("tile 0 (BY_Y, cbuf 10d+2w): core 0 out rows [0, 35) in rows [0, 72) "
                         "pad 3/0 out ch [0, 64)")
 
 

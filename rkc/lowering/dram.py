@@ -13,7 +13,8 @@ step order, the input of `plan_memory`:
 * `nn.constant`s read by the steps: kind "weight" (read-only, never reused). A conv's
   weight is sized as the hardware packs it (`dram_weight_bytes`), its bias as the
   per-channel stream the DPU reads (`stream_bytes`; a conv without a bias still gets the
-  stream, as a buffer of its own); a constant any other op reads takes its own bytes; a
+  stream, as a buffer of its own); a constant any other op reads takes its stored bytes
+  (`storage_of`: a native constant's surfaces are aligned like any feature's); a
   constant read in several roles takes the largest size;
 * `rknpu.concat` costs no task when its inputs are written straight into its buffer:
   input i becomes an alias of the concat's buffer at its channel offset, `(c_i / C2) *
@@ -38,8 +39,10 @@ Storage (`Storage`, the one rule codegen and the runtime's input / output conver
 must follow): an NCHW (or any non-native) value is dense, row-major, its type's bytes.
 A native value `[N, C1, H, W, C2]` is N images of `surfaces` surfaces of
 `surface_pixels * C2` elements, `surface_pixels` = H * W rounded up to the target's
-`surface_pixel_align` (1 stays 1), `surfaces` = C1, except for a conv result, whose
-DPU writes `padded_out_channels(K)` channels (the vendor's buffer sizes, targets.py).
+`surface_pixel_align` (1 stays 1; a pool's result: also to whole units of the PPU's
+DST_SURF_STRIDE, so an RK3568 fp16 1 x 1 result takes 2 pixels), `surfaces` = C1,
+except for a conv result, whose DPU writes `padded_out_channels(K)` channels (the
+vendor's buffer sizes, targets.py).
 A `to_native` result with at most `argb_max_channels` channels that only non-depthwise
 convs read is stored packed (one pixel = its C channels, no padding: the CNA's ARGB
 input mode, as `rkc.lowering.tiling` assumes for such convs).
@@ -55,12 +58,17 @@ from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp, TensorType
 from xdsl.ir import Operation, SSAValue
 
+from rkc.backends.weights import EXACT_STREAM_BYTES_PER_CHANNEL, split_requant, weight_layout
 from rkc.dialects import nn, rknpu
+from rkc.dialects.quant import quantized_element
+from rkc.dialects.rknpu import as_nchw_shape
+from rkc.errors import RkcError
 from rkc.graph import main_function
 from rkc.lowering.memory_plan import Buffer
-from rkc.lowering.tiling import ConvGeometry, packed_input
-from rkc.passes.rknpu_tile import conv_dtype, conv_geometry
-from rkc.targets import ELEMENT_BITS, Target
+from rkc.lowering.tiling import ConvGeometry, packed_input, packed_rows_ok
+from rkc.passes.rknpu_tile import conv_dtype, conv_geometry, packable_value
+from rkc.quant.requant import multipliers
+from rkc.targets import Target
 
 STREAM_BYTES_PER_CHANNEL = {"int8": 8, "int16": 8, "fp16": 4}
 """Bytes per padded output channel of a conv's DPU stream (BRDMA: bias and per-channel
@@ -136,12 +144,11 @@ def surface_pixels(height: int, width: int, target: Target) -> int:
 def _is_packed(value: SSAValue, target: Target) -> bool:
     """A to_native result few enough channels for the ARGB mode, read by direct convs only."""
     op = value.owner
-    if not isinstance(op, rknpu.ToNativeOp) or not value.uses:
+    if not (packable_value(value) and isinstance(op, rknpu.ToNativeOp)):
         return False
-    if _shape(op.input)[1] > target.argb_max_channels:
-        return False
-    return all(isinstance(u.operation, rknpu.ConvOp) and u.index == 0
-               and u.operation.group.value.data == 1 for u in value.uses)
+    shape = as_nchw_shape(_shape(op.input))
+    return shape[1] <= target.argb_max_channels and packed_rows_ok(
+        shape[3], shape[1], _dtype(value).itemsize, target)
 
 
 def storage_of(value: SSAValue, target: Target) -> Storage:
@@ -160,36 +167,84 @@ def storage_of(value: SSAValue, target: Target) -> Storage:
         k = _shape(op.weight)[0]
         kpad = target.padded_out_channels(k, conv_dtype(op), op.group.value.data > 1)
         surfaces = max(c1, -(-kpad // c2))
-    return Storage("native", shape, dtype, surfaces=surfaces,
-                   surface_pixels=surface_pixels(h, w, target))
+    pixels = surface_pixels(h, w, target)
+    if isinstance(op, rknpu.PoolOp):  # whole DST_SURF_STRIDE units (a 1 x 1 result)
+        unit = stride_unit(target, "PPU.DST_SURF_STRIDE", "DST_SURF_STRIDE")
+        pixel_bytes = c2 * dtype.itemsize
+        while pixels * pixel_bytes % unit:
+            pixels += 1
+    return Storage("native", shape, dtype, surfaces=surfaces, surface_pixels=pixels)
+
+
+def stride_unit(target: Target, register: str, field: str) -> int:
+    """Bytes a stride field counts in on `target` (its lowest bit, from
+    `rkc.backends.registers`): e.g. PPU.DST_SURF_STRIDE [31:4], 16 B."""
+    from rkc.backends.registers import register_table
+
+    return 1 << register_table(target.name).register(register).field(field).lsb
 
 
 # ----------------------------------------------------------------------------- weights
 
 def dram_weight_bytes(geometry: ConvGeometry, target: Target) -> int:
-    """Bytes of a conv's packed weights in DRAM: the CBUF layout of
-    `rkc.lowering.tiling.weight_bytes` without the kernel padding, which the vendor
-    stores only in the CBUF (logs/* Const tables: the 14 int8 and 8 fp16 conv weights of
-    the fixtures on RK3588 / RK3568 all match, tests/test_rknpu_plan_memory.py; e.g.
-    16x16x3x3 int8 = 0x900 B, depthwise 16x3x3 = 0x90 B, 3-channel 16x3x3x3 = 16
-    kernels x 9 taps x 16 B on RK3588)."""
+    """Bytes of a conv's packed weights in DRAM: exactly what
+    `rkc.backends.weights.pack_weights` writes (`weight_layout(...).total_bytes`, the one
+    source of truth; the kernel padding lives only in the CBUF). Matches the vendor's
+    Const tables (tests/test_rknpu_plan_memory.py: 16x16x3x3 int8 = 0x900 B, depthwise
+    16x3x3 = 0x90 B, 3-channel 16x3x3x3 = 16 kernels x 9 taps x 16 B on RK3588); a
+    depthwise conv stores its channels padded to 16 (8 channels 3x3: 144 B), since the
+    CNA reads one atom of channels per tap."""
     g = geometry
-    taps = g.kernel[0] * g.kernel[1]
-    element = ELEMENT_BITS[g.dtype] // 8
-    if g.depthwise:
-        return taps * g.in_channels * element
-    if packed_input(g, target):
-        return taps * g.out_channels * target.small_cin_weight_bytes
-    align = target.weight_cin_align_int8 if g.dtype == "int8" else target.c2(g.dtype)
-    return taps * -(-g.in_channels // align) * align * g.out_channels * element
+    channels = 1 if g.depthwise else g.in_channels
+    return weight_layout(target, g.out_channels, channels, g.kernel[0], g.kernel[1],
+                         g.depthwise, packed_input(g, target), g.dtype).total_bytes
 
 
-def stream_bytes(geometry: ConvGeometry, target: Target) -> int:
+def uses_exact_stream(op: rknpu.ConvOp) -> bool:
+    """True when codegen packs `op`'s DPU stream in the "exact" form (per-channel
+    multiplier and shift, `rkc.backends.weights.pack_exact_stream`): every int8 conv
+    except those whose requantization the vendor's split form computes exactly.
+
+    The split form (`rkc.backends.weights.split_requant`, what rknn-toolkit2 emits) rounds
+    twice: once with the per-channel multiplier, once with the layer's. It equals the
+    single rounding of `rkc.quant.requant` (and so the rknpu interpreter) only when all
+    channels share one multiplier and shift (per-tensor weights); with per-channel
+    weights it is off by one step on some outputs. rkc chooses bit-exactness with the
+    quantized model: per-channel convs use the exact form (2 bytes more stream per
+    channel than the vendor's; docs/register-diff.md)."""
+    if conv_dtype(op) != "int8":
+        return False
+    return bool(rknpu.read_post_ops(op)) or not _split_is_exact(op)
+
+
+def _split_is_exact(op: rknpu.ConvOp) -> bool:
+    """Whether the split form computes `op`'s requantization exactly: every output
+    channel has the same multiplier and shift (s_x * s_w[o] / s_y) and the split form
+    represents it."""
+    xq = quantized_element(op.input.type)
+    wq = quantized_element(op.weight.type)
+    yq = quantized_element(op.output.type)
+    if xq is None or wq is None or yq is None:
+        return True
+    k = _shape(op.weight)[0]
+    scales = np.broadcast_to(np.asarray(wq.scales, np.float64), (k,))
+    m, sh = multipliers(xq.scale * scales / yq.scale)
+    if len(set(zip(np.asarray(m).tolist(), np.asarray(sh).tolist(), strict=True))) > 1:
+        return False
+    try:
+        split_requant([int(v) for v in m], [int(v) for v in sh])
+    except RkcError:
+        return False
+    return True
+
+
+def stream_bytes(geometry: ConvGeometry, target: Target, exact: bool = False) -> int:
     """Bytes of a conv's per-channel DPU stream: `STREAM_BYTES_PER_CHANNEL` per padded
-    output channel."""
+    output channel, `EXACT_STREAM_BYTES_PER_CHANNEL` in the exact form."""
     g = geometry
     kpad = target.padded_out_channels(g.out_channels, g.dtype, g.depthwise)
-    return kpad * STREAM_BYTES_PER_CHANNEL[g.dtype]
+    unit = EXACT_STREAM_BYTES_PER_CHANNEL if exact else STREAM_BYTES_PER_CHANNEL[g.dtype]
+    return kpad * unit
 
 
 # ----------------------------------------------------------------------------- buffers
@@ -245,7 +300,7 @@ class _Builder:
         if name is None:
             name = f"c{self.index[value.owner]}"
             self.values[value] = name
-            self.storage[name] = Storage("dense", _shape(value), _dtype(value))
+            self.storage[name] = storage_of(value, self.target)
             self.size[name], self.producer[name] = 0, None
             self.kind[name] = "weight"
         self.size[name] = max(self.size[name], size)
@@ -264,7 +319,7 @@ class _Builder:
                 self.add_value(result, f"v{index}.{j}", step, "feature")
             for operand in op.operands:
                 if isinstance(operand.owner, nn.ConstantOp):
-                    self.add_constant(operand, _constant_bytes(operand))
+                    self.add_constant(operand, storage_of(operand, self.target).size)
             if isinstance(op, rknpu.ConvOp):
                 self.add_conv(op, index, step)
             if isinstance(op, rknpu.ConcatOp):
@@ -273,7 +328,7 @@ class _Builder:
                 self.add_view(op)
         for value in self.returned:  # a constant returned as it is
             if isinstance(value.owner, nn.ConstantOp):
-                self.add_constant(value, _constant_bytes(value))
+                self.add_constant(value, storage_of(value, self.target).size)
         return self.finish()
 
     def add_conv(self, op: rknpu.ConvOp, index: int, step: str) -> None:
@@ -281,13 +336,13 @@ class _Builder:
         weight = self.values.get(op.weight)
         if isinstance(op.weight.owner, nn.ConstantOp):
             weight = self.add_constant(op.weight, dram_weight_bytes(geometry, self.target))
+        size = stream_bytes(geometry, self.target, uses_exact_stream(op))
         if op.bias is not None and isinstance(op.bias.owner, nn.ConstantOp):
-            stream = self.add_constant(op.bias, stream_bytes(geometry, self.target))
+            stream = self.add_constant(op.bias, size)
         else:  # the stream still carries the per-channel output converter
             stream = f"s{index}.stream"
-            self.storage[stream] = Storage("dense", (stream_bytes(geometry, self.target),),
-                                           np.dtype(np.uint8))
-            self.size[stream] = stream_bytes(geometry, self.target)
+            self.storage[stream] = Storage("dense", (size,), np.dtype(np.uint8))
+            self.size[stream] = size
             self.kind[stream], self.producer[stream] = "weight", None
             self.extra_consumers[stream] = [step]
         assert weight is not None
@@ -303,9 +358,10 @@ class _Builder:
             assert source is not None
             source_storage = self.storage[source]
             offset = nn.int_of(op.properties, "offset")
-            ok = source_storage.layout == storage.layout and (
-                storage.shape[0] == 1 or (offset == 0 and
-                                          storage.image_bytes == source_storage.image_bytes))
+            ok = source_storage.layout == storage.layout and \
+                source_storage.surface_pixels == storage.surface_pixels and (
+                    storage.shape[0] == 1 or (offset == 0 and
+                                              storage.image_bytes == source_storage.image_bytes))
         if not ok:
             self.copies[op] = (0,)
             return
@@ -366,10 +422,6 @@ def _same_form(a: Storage, b: Storage) -> bool:
     if a.layout == "native":
         return (a.shape[2:] == b.shape[2:]) and a.surface_pixels == b.surface_pixels
     return a.shape[2:] == b.shape[2:]
-
-
-def _constant_bytes(value: SSAValue) -> int:
-    return int(np.prod(_shape(value), dtype=np.int64)) * _dtype(value).itemsize
 
 
 def function_buffers(module: ModuleOp, target: Target) -> FunctionBuffers:

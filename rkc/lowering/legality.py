@@ -191,7 +191,23 @@ def _fused(op: Operation) -> str | None:
     if isinstance(act, StringAttr) and act.data not in ("relu", "clip"):
         return (f"fused {act.data} has no DPU output-stage form (only relu / clip; run "
                 f"nn-fuse-activation{{kinds=relu,clip}})")
+    if isinstance(act, StringAttr) and act.data == "clip" and data_type(op) == "fp16":
+        if not isinstance(op, nn.Conv2dOp):
+            return "fused fp16 clip: an fp16 matrix product clamps with a ReLU only"
+        return _fp16_bounds(tuple(op.activation_params.get_values()))
     return None
+
+
+def _fp16_bounds(bounds: Sequence[float]) -> str | None:
+    """fp16 clip bounds must be f16 numbers: the clip becomes max / min stages with f16
+    constants (`nn-to-rknpu`), exact only then."""
+    from rkc.passes.nn_to_rknpu import f16_exact
+
+    if all(f16_exact(float(b)) for b in bounds):
+        return None
+    shown = ", ".join(f"{float(b):.6g}" for b in bounds)
+    return (f"fp16 clip bounds ({shown}) are not f16 numbers (the DPU's fp16 max / min "
+            f"stages compare with f16 constants)")
 
 
 def _conv_limits(kernel: tuple[int, int], strides: Sequence[int], pads: Sequence[int],
@@ -285,12 +301,26 @@ def _check_binary(op: Operation, target: Target) -> str | None:
         if not _per_channel(_shape(v), out):
             return (f"operand {_dims(_shape(v))} broadcasts to {_dims(out)} other than per "
                     f"channel (the DPU reads a second operand per pixel or per channel)")
+    full = [_as4d((1,) * (len(out) - len(_shape(v))) + _shape(v)) == _as4d(out)
+            for v in op.operands]
+    commutes = not isinstance(op, nn.SubOp)
+    if not (full[0] or (commutes and any(full))):
+        return (f"first operand {_dims(_shape(op.operands[0]))} broadcasts to {_dims(out)}: "
+                f"the DPU's main input (MRDMA) reads a whole feature"
+                + (" and sub does not commute" if isinstance(op, nn.SubOp) else ""))
     width = _as4d(out)[3]
     return DPU_WIDTH.check(f"width {width}", width, target)
 
 
 def _check_unary(op: Operation, target: Target) -> str | None:
     out = _shape(op.results[0])
+    if data_type(op) == "fp16" and isinstance(op, nn.AbsOp | nn.NegOp):
+        return (f"fp16 {op.name.removeprefix('nn.')}: the fp16 DPU stages rkc emits have no "
+                f"abs / neg (EW_ALU_ALGO codes unverified)")
+    if data_type(op) == "fp16" and isinstance(op, nn.ClipOp):
+        reason = _fp16_bounds((op.min.value.data, op.max.value.data))
+        if reason is not None:
+            return reason
     rank = _rank_obstacle(op.results[0])
     if rank is not None:
         return rank
@@ -303,14 +333,91 @@ def _check_unary(op: Operation, target: Target) -> str | None:
     return DPU_WIDTH.check(f"width {width}", width, target)
 
 
+def pixel_runs(shape: Sequence[int], kernel: Sequence[int], strides: Sequence[int],
+               pads: Sequence[int], ceil_mode: bool) -> int | None:
+    """k when the pool's windows are the consecutive runs of k pixels of each channel's
+    H x W map in row-major order (kernel = stride along W with one row per window, or
+    along H of a one-column map; no padding): the map read as [N, C, H * W / k, k] then
+    pools rows with kernel (1, k), stride 1 -- a stride the CNA takes. None otherwise."""
+    h, w = shape[2], shape[3]
+    if ceil_mode or any(pads):
+        return None
+    if kernel[0] == strides[0] == 1 and kernel[1] == strides[1] and w % kernel[1] == 0:
+        return kernel[1]
+    if w == 1 and kernel[1] == strides[1] == 1 and kernel[0] == strides[0] \
+            and h % kernel[0] == 0:
+        return kernel[0]
+    return None
+
+
+def int8_avg_pool_obstacle(shape: Sequence[int], kernel: Sequence[int],
+                           strides: Sequence[int], pads: Sequence[int], ceil_mode: bool,
+                           count_include_pad: bool, target: Target) -> str | None:
+    """Why an int8 average pool cannot be the depthwise conv (weights 1) that
+    `nn-to-rknpu` makes of it -- the PPU has no output converter for the pool's rescale
+    s_x / (s_y * n), so that conv is its only NPU form: the conv's limits (for strides
+    beyond the CNA's, of the conv over `pixel_runs` rows), and one divisor n = kh * kw
+    for every window (no ceil-mode or excluded-padding borders)."""
+    from rkc.quant.integer_kernels import avg_pool_divisors
+
+    if ceil_mode:
+        return ("int8 avg pool with ceil_mode: border windows divide by fewer elements "
+                "(the depthwise conv it becomes divides every window by kh * kw)")
+    n = avg_pool_divisors(shape, tuple(kernel), tuple(strides), tuple(pads), False,
+                          count_include_pad)
+    if (n != kernel[0] * kernel[1]).any():
+        return ("int8 avg pool with padding excluded from the divisor: the depthwise conv "
+                "it becomes divides every window by kh * kw")
+    runs = pixel_runs(shape, kernel, strides, pads, ceil_mode)
+    if runs is not None and max(strides) > target.max_stride:  # rows of a reshaped map
+        kernel, strides, shape = (1, runs), (1, 1), (*shape[:2], shape[2] * shape[3] // runs,
+                                                    runs)
+    reason = _conv_limits((kernel[0], kernel[1]), strides, pads, (1, 1), shape, 1, target)
+    if reason is not None:
+        return (f"int8 avg pool as a depthwise conv (the PPU cannot rescale by "
+                f"s_x / (s_y * n)): {reason}")
+    return None
+
+
+def _ppu_line_obstacle(shape: Sequence[int], target: Target) -> str | None:
+    """The PPU reads its input rows `PPU_RDMA.RDMA_SRC_LINE_STRIDE` apart, a field in
+    whole units (16 B, `rkc.backends.registers`): a row of W atoms must fill whole units
+    (RK3568's 8-byte atoms: an even width)."""
+    from rkc.backends.registers import register_table
+
+    if len(shape) != 4:
+        return None
+    f = register_table(target.name).register("PPU_RDMA.RDMA_SRC_LINE_STRIDE").field(
+        "SRC_LINE_STRIDE")
+    unit, row = 1 << f.lsb, shape[3] * target.atom_bytes
+    if row % unit:
+        return (f"pool input rows of {shape[3]} x {target.atom_bytes} B are not whole "
+                f"{unit}-byte units (PPU_RDMA.RDMA_SRC_LINE_STRIDE) on {target.name}")
+    return None
+
+
 def _check_pool(op: Operation, target: Target) -> str | None:
     x = _shape(op.operands[0])
+    dtype = data_type(op)
+    if dtype == "int8" and isinstance(op, nn.GlobalAvgPoolOp | nn.AvgPool2dOp) \
+            and len(x) == 4:
+        if isinstance(op, nn.GlobalAvgPoolOp):
+            return int8_avg_pool_obstacle(x, x[2:], (1, 1), (0, 0, 0, 0), False, False,
+                                          target)
+        return int8_avg_pool_obstacle(
+            x, nn.ints(op.properties, "kernel"), nn.ints(op.properties, "strides"),
+            nn.ints(op.properties, "pads"), bool(nn.int_of(op.properties, "ceil_mode")),
+            bool(nn.int_of(op.properties, "count_include_pad")), target)
     if isinstance(op, nn.GlobalAvgPoolOp | nn.GlobalMaxPoolOp):
         if len(x) != 4:
             return f"rank-{len(x)} global pool: the PPU pools [N, C, H, W] features"
         return _first(
             POOL_KERNEL.check(f"global pool {x[2]}x{x[3]}", max(x[2:]), target),
-            POOL_WIDTH.check(f"input width {x[3]}", x[3], target))
+            POOL_WIDTH.check(f"input width {x[3]}", x[3], target),
+            _ppu_line_obstacle(x, target))
+    line = _ppu_line_obstacle(x, target)
+    if line is not None:
+        return line
     kernel, strides = nn.ints(op.properties, "kernel"), nn.ints(op.properties, "strides")
     pads = list(nn.ints(op.properties, "pads"))
     if "dilations" in op.properties and nn.ints(op.properties, "dilations") != (1, 1):
@@ -319,6 +426,9 @@ def _check_pool(op: Operation, target: Target) -> str | None:
     for axis in (0, 1):  # ceil-mode overhang is programmed as bottom / right padding
         over = (out[2 + axis] - 1) * strides[axis] + kernel[axis] - x[2 + axis] - pads[axis]
         pads[2 + axis] = max(pads[2 + axis], over)
+    if isinstance(op, nn.AvgPool2dOp) and dtype == "fp16" and any(pads):
+        return ("fp16 avg pool with padding or ceil_mode overhang: the PPU task is "
+                "emitted without padded average windows")
     if (isinstance(op, nn.AvgPool2dOp) and any(pads)
             and not nn.int_of(op.properties, "count_include_pad")):
         # [UNCERTAIN] the PPU divides by one reciprocal per axis (RECIP_KERNEL_WIDTH /
@@ -396,22 +506,39 @@ def _check_transpose(op: Operation, target: Target) -> str | None:
 # the rules
 # ---------------------------------------------------------------------------
 _CONV_CONDITIONS = ("constant weight and bias", "group 1 or depthwise",
-                    "fused activation relu / clip only")
+                    "fused activation relu / clip only (fp16 clip: f16 bounds)")
 _LUT_NOTE = "the DPU lookup table is built for int8 only"
 _LUT = Rule(block="DPU LUT", dtypes=("int8",), dtype_note=_LUT_NOTE, limits=(DPU_WIDTH,),
             conditions=("rank 2 or 4",), check=_check_unary)
 _DPU_UNARY = Rule(block="DPU", limits=(DPU_WIDTH,), conditions=("rank 2 or 4",),
                   check=_check_unary)
+_DPU_CLIP = Rule(block="DPU", limits=(DPU_WIDTH,),
+                 conditions=("rank 2 or 4", "fp16: bounds f16 numbers (max / min stages)"),
+                 check=_check_unary)
+_DPU_ABS_NEG = Rule(block="DPU", limits=(DPU_WIDTH,),
+                    conditions=("rank 2 or 4", "fp16: CPU (no abs / neg stage emitted)"),
+                    check=_check_unary)
 _DPU_BINARY = Rule(block="DPU", limits=(DPU_WIDTH,),
                    conditions=("rank 2 or 4", "same shape, or the other operand per channel "
-                                              "or a scalar"), check=_check_binary)
+                                              "or a scalar",
+                               "one operand whole (the first, for sub)"),
+                   check=_check_binary)
 _POOL_LIMITS = (POOL_KERNEL, POOL_STRIDE, POOL_PAD, POOL_WIDTH)
-_MAX_POOL = Rule(block="PPU", limits=_POOL_LIMITS, conditions=("no dilation",),
+_PPU_ROWS = "input rows whole 16-byte PPU_RDMA line-stride units (RK3568: an even width)"
+_MAX_POOL = Rule(block="PPU", limits=_POOL_LIMITS, conditions=("no dilation", _PPU_ROWS),
                  check=_check_pool)
-_AVG_POOL = Rule(block="PPU", limits=_POOL_LIMITS,
-                 conditions=("padding counted in the divisor",), check=_check_pool)
-_GLOBAL_POOL = Rule(block="PPU", limits=(POOL_KERNEL, POOL_WIDTH),
-                    conditions=("H and W within the pool kernel limit",), check=_check_pool)
+_INT8_AVG = ("int8: a depthwise conv with weights 1 (the PPU cannot rescale), so the "
+             "conv's kernel / stride / pad limits, one divisor for every window (no "
+             "ceil_mode)")
+_AVG_POOL = Rule(block="PPU (int8: CNA+CORE+DPU)", limits=_POOL_LIMITS,
+                 conditions=("padding counted in the divisor", "fp16: no padding",
+                             _PPU_ROWS, _INT8_AVG), check=_check_pool)
+_GLOBAL_POOL = Rule(block="PPU (int8: CNA+CORE+DPU)", limits=(POOL_KERNEL, POOL_WIDTH),
+                    conditions=("H and W within the pool kernel limit (int8: the conv's)",
+                                _PPU_ROWS), check=_check_pool)
+_GLOBAL_MAX = Rule(block="PPU", limits=(POOL_KERNEL, POOL_WIDTH),
+                   conditions=("H and W within the pool kernel limit", _PPU_ROWS),
+                   check=_check_pool)
 
 
 def _c2_condition(t: Target) -> str:
@@ -434,7 +561,9 @@ RULES: dict[str, Rule] = {
                       conditions=("constant [K, N] weight, zero point 0", "input of rank 2"),
                       check=_check_gemm),
     **{f"nn.{k}": _DPU_BINARY for k in ("add", "sub", "mul", "max", "min")},
-    **{f"nn.{k}": _DPU_UNARY for k in ("relu", "clip", "leaky_relu", "abs", "neg")},
+    **{f"nn.{k}": _DPU_UNARY for k in ("relu", "leaky_relu")},
+    "nn.clip": _DPU_CLIP,
+    **{f"nn.{k}": _DPU_ABS_NEG for k in ("abs", "neg")},
     "nn.prelu": Rule(block="DPU", dtypes=("fp16",),
                      dtype_note="int8 prelu has no integer semantics (nn-quantize keeps it "
                                 "float)", limits=(DPU_WIDTH,),
@@ -449,7 +578,7 @@ RULES: dict[str, Rule] = {
     "nn.max_pool2d": _MAX_POOL,
     "nn.avg_pool2d": _AVG_POOL,
     "nn.global_avg_pool": _GLOBAL_POOL,
-    "nn.global_max_pool": _GLOBAL_POOL,
+    "nn.global_max_pool": _GLOBAL_MAX,
     "nn.concat": Rule(block="address offsets (no task)",
                       conditions=("along channels", "inputs quantized like the output",
                                   _c2_condition), check=_check_concat),

@@ -62,6 +62,8 @@ class ConvGeometry:
     dilations: tuple[int, int] = (1, 1)
     depthwise: bool = False
     dtype: str = "int8"
+    packable: bool = True   # the input may be stored packed (a to_native result read
+    #                         only by direct convs, `rkc.lowering.dram`); False: native
 
     def __post_init__(self) -> None:
         sizes = (self.in_channels, self.in_height, self.in_width, self.out_channels,
@@ -170,8 +172,22 @@ def _elem_bytes(dtype: str) -> int:
 
 
 def packed_input(geometry: ConvGeometry, target: Target) -> bool:
-    """Whether the input uses the packed (ARGB, C2 = C) layout: few channels, not depthwise."""
-    return not geometry.depthwise and geometry.in_channels <= target.argb_max_channels
+    """Whether the input uses the packed (ARGB, C2 = C) layout: few channels, not
+    depthwise, stored so (`ConvGeometry.packable`), rows the CNA can step over
+    (`packed_rows_ok`)."""
+    g = geometry
+    return (g.packable and not g.depthwise and g.in_channels <= target.argb_max_channels
+            and packed_rows_ok(g.in_width, g.in_channels, _elem_bytes(g.dtype), target))
+
+
+def packed_rows_ok(width: int, channels: int, element_bytes: int, target: Target) -> bool:
+    """Whether a packed input's rows (`width * channels` elements) are whole units of the
+    CNA's input line stride: RK3568 counts it in atoms (CNA.DMA_CON1 LINE_STRIDE = line
+    bytes / 8 [FITTED], `rkc.backends.emit_conv`), RK3588 in pixels of a packed input.
+    Otherwise the input is stored natively (a 1-channel [1, 1] gemm input, say)."""
+    if target.npu_of == "RK3588":
+        return True
+    return width * channels * element_bytes % target.atom_bytes == 0
 
 
 def feature_row_bytes(geometry: ConvGeometry, target: Target,
@@ -253,6 +269,19 @@ def _even_bands(out_height: int, n: int) -> list[Span]:
     return list(zip(cuts[:-1], cuts[1:], strict=True))
 
 
+def entries_max_rows(geometry: ConvGeometry, target: Target) -> int:
+    """Most input rows one task may read so that CNA.CBUF_CON1.DATA_ENTRIES fits its field
+    (width from `rkc.backends.registers`): on RK3588 a packed (ARGB) input programs
+    `W x rows` entries [FITTED, `rkc.backends.emit_conv`], so a 320-wide input takes at
+    most 51 rows per band; other inputs program one row's entries (no row limit)."""
+    from rkc.backends.registers import register_table
+
+    if target.npu_of != "RK3588" or not packed_input(geometry, target):
+        return target.max_height
+    f = register_table(target.name).register("CNA.CBUF_CON1").field("DATA_ENTRIES")
+    return ((1 << (f.msb - f.lsb + 1)) - 1) // geometry.in_width
+
+
 def plan_tiles(geometry: ConvGeometry, target: Target, cores: int = 1) -> TilePlan:
     """Bank split and tiles for `geometry` on `target`, spread over `cores` cores.
 
@@ -273,7 +302,8 @@ def plan_tiles(geometry: ConvGeometry, target: Target, cores: int = 1) -> TilePl
         row_bytes = feature_row_bytes(g, t, size if g.depthwise else None)
         wbanks = banks(weight_bytes(g, t, size), t)
         dbanks = total - wbanks
-        max_rows = min(dbanks * t.cbuf_bank_bytes // row_bytes, t.max_height)
+        max_rows = min(dbanks * t.cbuf_bank_bytes // row_bytes, t.max_height,
+                       entries_max_rows(g, t))
         if dbanks < 1 or max_rows < one_row:
             continue
         if all_rows <= max_rows:

@@ -31,11 +31,15 @@ func.func @residual(%x: tensor<1x4x2x2x!x>, %r: tensor<1x4x2x2x!y>) -> tensor<1x
 !z = !quant.uniform<i8:f32, 0.04:3>
 !w = !quant.uniform<i8:f32, 0.01:0>
 
-// The DPU runs BN, EW, LUT, OUT once each, in that order: after the lut (LUT) an add
-// (EW) cannot follow in the same task. A second tensor on the left of a sub is recorded.
+// A sub with the conv's result on the right (r - conv) has no one-pass DPU form (the EW
+// stage computes conv - operand), so nothing after the conv is fused: the sub, the
+// lut and the add stay elementwise tasks.
 // CHECK-LABEL: func.func @stage_order
-// CHECK:      %[[C:.*]] = rknpu.conv {{.*}} post_ops = [{kind = "sub", input = !quant.uniform<i8:f32, 0.02:-10>, operand = 0 : i64, reversed = true}, {kind = "lut", input = !quant.uniform<i8:f32, 0.04:3>, table = array<i8: {{.*}}>, function = "sigmoid"}]}
-// CHECK-NEXT: rknpu.ew %[[C]], %{{.*}} {rkc.name = "add", kind = "add"}
+// CHECK:      %[[C:.*]] = rknpu.conv %{{.*}}, %w {rkc.name = "conv", {{.*}}group = 1 : i64} :
+// CHECK-NEXT: %[[R:.*]] = rknpu.to_native %r
+// CHECK-NEXT: %[[S:.*]] = rknpu.ew %[[R]], %[[C]] {rkc.name = "sub", kind = "sub"}
+// CHECK-NEXT: %[[L:.*]] = rknpu.ew %[[S]] {rkc.name = "sigmoid", kind = "lut"
+// CHECK-NEXT: rknpu.ew %[[L]], %[[R]] {rkc.name = "add", kind = "add"}
 func.func @stage_order(%x: tensor<1x4x2x2x!x>, %r: tensor<1x4x2x2x!y>) -> tensor<1x4x2x2x!z> {
   %w = nn.constant dense<1> : tensor<4x4x1x1xi8> as tensor<4x4x1x1x!w>
   %c = nn.conv2d %x, %w {rkc.name = "conv", strides = array<i64: 1, 1>, pads = array<i64: 0, 0, 0, 0>, dilations = array<i64: 1, 1>, group = 1 : i64} : (tensor<1x4x2x2x!x>, tensor<4x4x1x1x!w>) -> tensor<1x4x2x2x!y>
@@ -52,11 +56,14 @@ func.func @stage_order(%x: tensor<1x4x2x2x!x>, %r: tensor<1x4x2x2x!y>) -> tensor
 !z = !quant.uniform<i8:f32, 0.04:3>
 !w = !quant.uniform<i8:f32, 0.01:0>
 
-// Per-channel constants take BN: requantize (BN), mul by a per-channel constant (EW:
-// BN is taken), relu (OUT). Only EW reads a second tensor, so of two adds of tensors the
-// second stays a task of its own.
+// A requantize fuses into the conv; a mul by a per-channel constant after it would need
+// a second rescale after the DPU's one output converter, so it and the relu after it stay
+// tasks (only chains the DPU computes exactly in one pass fuse). Only EW reads a second
+// tensor, so of two adds of tensors the second stays a task of its own.
 // CHECK-LABEL: func.func @channel_stages
-// CHECK:      rknpu.conv {{.*}} post_ops = [{kind = "requantize", {{.*}}}, {kind = "mul", {{.*}}operand = 0 : i64}, {kind = "relu", {{.*}}}]}
+// CHECK:      %[[Q:.*]] = rknpu.conv {{.*}} post_ops = [{kind = "requantize", {{.*}}}]}
+// CHECK:      %[[M:.*]] = rknpu.ew %[[Q]], %{{.*}} {rkc.name = "scale", kind = "mul"}
+// CHECK-NEXT: rknpu.ew %[[M]] {rkc.name = "relu", kind = "relu"}
 // CHECK:      %[[C:.*]] = rknpu.conv {{.*}} post_ops = [{kind = "add", {{.*}}operand = 0 : i64}]}
 // CHECK-NEXT: rknpu.ew %[[C]], %{{.*}} {rkc.name = "add2", kind = "add"}
 func.func @channel_stages(%x: tensor<1x4x2x2x!x>, %r: tensor<1x4x2x2x!y>) -> (tensor<1x4x2x2x!y>, tensor<1x4x2x2x!z>) {

@@ -64,12 +64,16 @@ func.func @one_view(%x: tensor<1x24x2x3x!q>) -> tensor<1x8x2x3x!q> {
 
 !q = !quant.uniform<i8:f32, 0.05:-3>
 
-// An elementwise op between host values with a one-value constant runs on the flat
-// buffers (no conversion in and out); with a per-channel constant it needs NC1HWC2.
+// An elementwise op between host values with a one-value constant runs on the host
+// (no conversion in and out: NPU tasks read NC1HWC2 only); with a per-channel constant
+// it is an NPU task on NC1HWC2.
 // RK3588-LABEL: func.func @flat
+// RK3568-LABEL: func.func @flat
+// RK3588-NEXT:  %s = "rknpu.cpu"(%x) <{reason = "rknpu.ew stays in NCHW
+// RK3588-NEXT:  ^bb0
 // RK3588-NEXT:  %[[K:.*]] = nn.constant dense<2> : tensor<1x24x1x1xi8>
-// RK3588-NEXT:  %s = rknpu.ew %x, %[[K]] {kind = "add"} : (tensor<1x24x2x3x{{.*}}, tensor<1x24x1x1x{{.*}}) -> tensor<1x24x2x3x
-// RK3588-NEXT:  %[[X:.*]] = rknpu.to_native %x {c2 = 16 : i64}
+// RK3588-NEXT:  rknpu.ew %{{.*}}, %[[K]] {kind = "add"} : (tensor<1x24x2x3x{{.*}}, tensor<1x24x1x1x{{.*}}) -> tensor<1x24x2x3x
+// RK3588:       %[[X:.*]] = rknpu.to_native %x {c2 = 16 : i64}
 // RK3588-NEXT:  %[[C:.*]] = nn.constant dense<{{.*}}> : tensor<1x2x1x1x16xi8>
 // RK3588-NEXT:  %[[M:.*]] = rknpu.ew %[[X]], %[[C]] {kind = "mul"} {{.*}} -> tensor<1x2x2x3x16x
 // RK3588-NEXT:  %m = rknpu.from_native %[[M]] {channels = 24 : i64}
