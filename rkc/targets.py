@@ -77,6 +77,10 @@ class Target:
     dtypes: tuple[str, ...]           # data types the MAC array computes in
     dma_address_bits: int             # NPU DMA address width (IOMMU side)
     max_tasks_per_submit: int         # tasks one submit can chain (BSP task counter width)
+    mac_pixel_block: int              # output pixels a conv task's MAC passes are rounded to
+    dpu_elements_per_cycle: int       # output elements (padded channels) the DPU writes / cycle
+    ppu_atoms_per_cycle: int          # feature atoms the PPU reads per cycle (pooling)
+    task_overhead_cycles: int         # fixed cycles per hardware task (fetch, fill, drain)
     sources: Mapping[str, str] = field(compare=False, repr=False)  # field -> where from
 
     def __post_init__(self) -> None:
@@ -102,6 +106,20 @@ class Target:
     def cbuf_bytes_total(self) -> int:
         """CBUF over all cores."""
         return self.cbuf_bytes * self.cores
+
+    @property
+    def dram_bytes_per_cycle(self) -> float:
+        """DRAM bytes per NPU clock cycle at the theoretical bandwidth and the top clock."""
+        return self.dram_gbps * 1e9 / (self.npu_clock_mhz * 1e6)
+
+    def macs_per_cycle(self, dtype: str) -> int:
+        """MACs per cycle per core for `dtype` (int16 and bf16 at the fp16 rate); RkcError
+        when the chip's rate is not known."""
+        rate = self.int8_macs_per_cycle if dtype in ("int8", "int4") else self.fp16_macs_per_cycle
+        if rate is None:
+            raise RkcError(f"{self.name}: no {dtype} MAC rate is known (no public figure), "
+                           f"so its performance cannot be estimated")
+        return rate
 
     @property
     def peak_int8_macs_per_second(self) -> float:
@@ -161,6 +179,21 @@ def _assumed(sources: Mapping[str, str], keys: Iterable[str], why: str) -> dict[
     """Sources of values carried over from another chip, marked uncertain."""
     return {k: f"{why} {UNCERTAIN}: carried over]; there: {sources[k]}" for k in keys}
 
+
+# Cost-model figures (rkc.perf) that are fitted or assumed alike for every chip.
+_MAC_PIXEL_BLOCK_SOURCE = (
+    "logs/resblock_{chip}_*.log: NPU cycles of the small-output convs are 16 pixels x taps: "
+    "gap_2conv0 (7x7 depthwise, 3x3 = 9 px) 784 = 16 x 49, gap_2conv1 (3x3, 1 px) 144 = 16 "
+    "x 9 [UNCERTAIN: the vendor estimator's rule; rounding up to 16 and max(px, 16) fit "
+    "alike]")
+_PPU_SOURCE = ("assumed: one feature atom per cycle per window tap (the PPU reads one "
+               "NC1HWC2 atom per beat, hw §3.5) [UNCERTAIN: the vendor logs report 0 "
+               "cycles for MaxPool, no public PPU rate]")
+_TASK_OVERHEAD_SOURCE = (
+    "derived: a conv task is ~120 register-command entries (hw §5.1 order, ~115 writes + "
+    "the 4-entry tail, hw §2.2) at one register write per cycle; TASK_PP_EN prefetches the "
+    "next task's registers (hw §2.4), so the figure stands for the un-hidden pipeline "
+    "drain and refill between tasks [UNCERTAIN: order of magnitude, not measured]")
 
 # ---------------------------------------------------------------------------- RK3588
 
@@ -222,6 +255,16 @@ _RK3588_SOURCES = {
                         "every NPU buffer must sit below 4 GiB in IOVA space",
     "max_tasks_per_submit": "hw §8: BSP task_number bits 12 -> (1 << 12) - 1 (BSP "
                             "rknpu_drv.c max_submit_number)",
+    **{k: v.format(chip="rk3588") for k, v in {
+        "mac_pixel_block": _MAC_PIXEL_BLOCK_SOURCE,
+        "dpu_elements_per_cycle": "logs/*_{chip}_*: NPU cycles of the 1x1 convs are the DPU's: "
+                                  "mobilenet cpw (256 px, K=32) 1024 = 256 x 32 / 8 in int8 "
+                                  "and fp16, resblock output#2 (1 px -> 16, Kpad 32 int8 / 16 "
+                                  "fp16) 64 / 32 = 16 x Kpad / 8 [UNCERTAIN: the vendor "
+                                  "estimator's rate, fitted; not a documented figure]",
+    }.items()},
+    "ppu_atoms_per_cycle": _PPU_SOURCE,
+    "task_overhead_cycles": _TASK_OVERHEAD_SOURCE,
 }
 
 RK3588 = Target(
@@ -237,6 +280,8 @@ RK3588 = Target(
     **_REGISTER_LIMIT_VALUES,
     dtypes=("int4", "int8", "int16", "fp16", "bf16", "tf32"),
     dma_address_bits=40, max_tasks_per_submit=4095,
+    mac_pixel_block=16, dpu_elements_per_cycle=8, ppu_atoms_per_cycle=1,
+    task_overhead_cycles=120,
     sources=_RK3588_SOURCES,
 )
 
@@ -296,6 +341,14 @@ _RK3568_SOURCES = {
     "dtypes": "RK3568 datasheet: 'INT8/INT16/FP16/BFP16' MAC operation (no int4, no tf32)",
     "dma_address_bits": "hw §1.3/§8: 32 bits (BSP dma_mask, IOMMU v1)",
     "max_tasks_per_submit": "hw §8: BSP task_number bits 12 -> (1 << 12) - 1",
+    "mac_pixel_block": _MAC_PIXEL_BLOCK_SOURCE.format(chip="rk3568"),
+    "dpu_elements_per_cycle": "logs/*_rk3568_*.log: mobilenet cpw (256 px, K=32) 2048 NPU "
+                              "cycles = 256 x 32 / 4 in int8 and fp16, resblock output#2 (1 "
+                              "px -> 16, Kpad 16) 64 = 16 x 16 / 4; half RK3588's 8, as its "
+                              "8-byte atom is half the 16-byte one [UNCERTAIN: the vendor "
+                              "estimator's rate, fitted]",
+    "ppu_atoms_per_cycle": _PPU_SOURCE,
+    "task_overhead_cycles": _TASK_OVERHEAD_SOURCE,
 }
 _RK3568_SOURCES.update(_assumed(
     _REGISTER_LIMITS, _REGISTER_LIMITS,
@@ -315,6 +368,8 @@ RK3568 = Target(
     **_REGISTER_LIMIT_VALUES,
     dtypes=("int8", "int16", "fp16", "bf16"),
     dma_address_bits=32, max_tasks_per_submit=4095,
+    mac_pixel_block=16, dpu_elements_per_cycle=4, ppu_atoms_per_cycle=1,
+    task_overhead_cycles=120,
     sources=_RK3568_SOURCES,
 )
 
@@ -376,6 +431,8 @@ RK3576 = Target(
     **_REGISTER_LIMIT_VALUES,
     dtypes=("int4", "int8", "int16", "fp16", "bf16", "tf32"),
     dma_address_bits=40, max_tasks_per_submit=65535,
+    mac_pixel_block=16, dpu_elements_per_cycle=8, ppu_atoms_per_cycle=1,
+    task_overhead_cycles=120,
     sources=_RK3576_SOURCES,
 )
 
@@ -439,6 +496,10 @@ _ROWS: list[tuple[str, list[tuple[str, Callable[[object], str]]]]] = [
     ("Data types", [("dtypes", _plain)]),
     ("DMA address bits", [("dma_address_bits", _plain)]),
     ("Tasks per submit", [("max_tasks_per_submit", _plain)]),
+    ("MAC pixel block / DPU elements per cycle", [("mac_pixel_block", _plain),
+                                                  ("dpu_elements_per_cycle", _plain)]),
+    ("PPU atoms per cycle / task overhead cycles", [("ppu_atoms_per_cycle", _plain),
+                                                    ("task_overhead_cycles", _plain)]),
 ]
 
 
