@@ -256,3 +256,34 @@ def test_rknnlite_api_and_cli(tmp_path, capsys):
         main(["run", str(bad), "--input", f"{name}={tmp_path / 'x.npy'}"])
     assert exit_info.value.code == 2
     assert not (tmp_path / "bad.npz").exists()
+
+
+@pytest.mark.xfail(strict=True, reason="known gap, cause not found yet: PP-OCR cls per-tensor "
+                   "on random inputs, its last conv with a fused add of a per-channel constant "
+                   "(scale 64x smaller than the conv's) differs by up to 2 steps "
+                   "(docs/simulator.md)")
+def test_fused_per_channel_add_on_random_inputs():
+    """PP-OCR cls with per-tensor weights, calibrated and run on random inputs: MatMul@0
+    (the classifier head: a 1x1 conv with the bias add fused as an EW stage reading a
+    per-channel int8 constant of scale 7.7e-5 against the conv's 5.0e-3) gives [-33, 52]
+    in the simulator and [-32, 50] in the rknpu interpreter. No saturation is involved
+    (the matmul's int8 result is [11, -5]); every earlier task is equal. The calibrated
+    models on their real images are exact (the real-model test)."""
+    from test_quantize_fixtures import DATA, REAL
+
+    from rkc.frontend.onnx import import_onnx
+    from rkc.quant.dataset import Preprocess
+    from rkc.quant.pipeline import quantize_model
+
+    input_name, shape, _, _ = REAL["ppocr_mobile_v2_cls"]
+    module = import_onnx(DATA / "ppocr_mobile_v2_cls.onnx", {input_name: shape})
+    rng = np.random.default_rng(0)
+    samples = [{input_name: rng.uniform(0, 255, shape).astype(np.float32)} for _ in range(4)]
+    q = quantize_model(module, samples, preprocess=Preprocess((127.5,), (127.5,)),
+                       method="layer", show_progress=False).module
+    low = lower(q, "rk3588")
+    x = [np.random.default_rng(1).uniform(-1, 1, shape).astype(np.float32)]
+    got = ProgramRunner(compile_program(low, "rk3588")).run(x)
+    want = run_module(low, x)
+    for key in want:
+        np.testing.assert_array_equal(got[key], want[key])
