@@ -509,8 +509,10 @@ def place_constant(ctx: CodegenContext, op: nn.ConstantOp) -> None:
     """A constant some non-conv op reads: its stored bytes at its planned offset."""
     if op.attributes.get(DRAM_ATTR) is None:
         return
-    roles = [isinstance(u.operation, rknpu.ConvOp) and u.index in (1, 2)
-             for u in op.results[0].uses]
+    value = op.results[0]
+    roles = [isinstance(u.operation, rknpu.ConvOp)
+             and value in (u.operation.weight, u.operation.bias)
+             for u in value.uses]
     if roles and all(roles):
         return  # packed by conv_tasks at the conv's rknpu.weights offsets
     if any(roles):

@@ -258,17 +258,12 @@ def test_rknnlite_api_and_cli(tmp_path, capsys):
     assert not (tmp_path / "bad.npz").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="known gap, cause not found yet: PP-OCR cls per-tensor "
-                   "on random inputs, its last conv with a fused add of a per-channel constant "
-                   "(scale 64x smaller than the conv's) differs by up to 2 steps "
-                   "(docs/simulator.md)")
-def test_fused_per_channel_add_on_random_inputs():
-    """PP-OCR cls with per-tensor weights, calibrated and run on random inputs: MatMul@0
-    (the classifier head: a 1x1 conv with the bias add fused as an EW stage reading a
-    per-channel int8 constant of scale 7.7e-5 against the conv's 5.0e-3) gives [-33, 52]
-    in the simulator and [-32, 50] in the rknpu interpreter. No saturation is involved
-    (the matmul's int8 result is [11, -5]); every earlier task is equal. The calibrated
-    models on their real images are exact (the real-model test)."""
+def test_post_operand_of_a_conv_without_bias_is_in_memory():
+    """Regression: PP-OCR cls with per-tensor weights, random inputs. Its last task
+    (MatMul@0: a 1x1 conv without bias, the bias add fused as an EW stage reading a
+    per-channel int8 constant) read zeros: codegen took the conv's third operand for its
+    bias and left the constant to the conv's packer, so nothing wrote it to the weight
+    arena. Simulated [-33, 52] against the interpreter's [-32, 50]; now equal."""
     from test_quantize_fixtures import DATA, REAL
 
     from rkc.frontend.onnx import import_onnx
