@@ -36,12 +36,15 @@ import numpy as np
 from xdsl.dialects import func
 from xdsl.dialects.builtin import (
     ArrayAttr,
+    BytesAttr,
     DenseArrayBase,
+    DenseIntOrFPElementsAttr,
     DictionaryAttr,
     IntegerAttr,
     ModuleOp,
     StringAttr,
     TensorType,
+    UnitAttr,
     f16,
     i64,
 )
@@ -505,14 +508,18 @@ def _ew_task(ctx: CodegenContext, op: rknpu.EwOp, image: int = 0) -> EwTask:
 
 # ------------------------------------------------------------------------ constants
 
+def _conv_parameter_roles(value: SSAValue) -> list[bool]:
+    """Per use of `value`: whether it is a conv's weight or bias (which `conv_tasks`
+    packs at the conv's `rknpu.weights` offsets) rather than an operand read as stored."""
+    return [isinstance(u.operation, rknpu.ConvOp)
+            and value in (u.operation.weight, u.operation.bias) for u in value.uses]
+
+
 def place_constant(ctx: CodegenContext, op: nn.ConstantOp) -> None:
     """A constant some non-conv op reads: its stored bytes at its planned offset."""
     if op.attributes.get(DRAM_ATTR) is None:
         return
-    value = op.results[0]
-    roles = [isinstance(u.operation, rknpu.ConvOp)
-             and value in (u.operation.weight, u.operation.bias)
-             for u in value.uses]
+    roles = _conv_parameter_roles(op.results[0])
     if roles and all(roles):
         return  # packed by conv_tasks at the conv's rknpu.weights offsets
     if any(roles):
@@ -525,6 +532,29 @@ def place_constant(ctx: CodegenContext, op: nn.ConstantOp) -> None:
 
 
 # ------------------------------------------------------------------------ program
+
+PACKED_ATTR = "rknpu.packed"
+"""Marks a constant of the host IR whose values live only in the weight arena."""
+
+
+def host_program_text(host: ModuleOp) -> str:
+    """The host IR a Program carries: `host` (lowered, with task ranges; changed in place)
+    where every constant read only as conv weights / biases keeps its type but holds a
+    zero splat and is marked `rknpu.packed`: its values are in the weight arena, packed
+    for the CNA, and no host op reads them, so the file does not carry the weights a
+    second time (as IR text, twice their size)."""
+    for op in main_function(host).body.block.ops:
+        if not isinstance(op, nn.ConstantOp):
+            continue
+        roles = _conv_parameter_roles(op.results[0])
+        if roles and all(roles):
+            value_type = op.value.type
+            element = op.value.get_element_type()
+            zero = bytes(element.compile_time_size)
+            op.properties["value"] = DenseIntOrFPElementsAttr(value_type, BytesAttr(zero))
+            op.attributes[PACKED_ATTR] = UnitAttr()
+    return str(host)
+
 
 def _info(value: SSAValue, name: str, target: Target) -> TensorInfo:
     offset, size = value_span(value)
@@ -618,7 +648,7 @@ def compile_program(lowered: ModuleOp, chip: str, cores: int = 1,
     inputs, outputs = _io(fn, target)
     program = Program(chip=chip, cores=cores, weight_blob=bytes(ctx.weights),
                       feature_bytes=ctx.feature_bytes, regcmd=regcmd, task_records=records,
-                      relocations=relocations, host_ir=str(module), inputs=inputs,
+                      relocations=relocations, host_ir=host_program_text(module), inputs=inputs,
                       outputs=outputs)
     program.check()
     return program

@@ -22,7 +22,9 @@ Host program (`host_ir`): the lowered `rknpu` module as rkc IR text (parseable b
 record `first` (ops are listed in execution order, and the ranges of consecutive NPU ops
 are consecutive). Every other op (`rknpu.cpu`, `to_native` / `from_native`, concat / view
 copies listed in `rknpu.copies`, `nn.constant`) runs on the host, reading and writing the
-feature arena at its `rknpu.dram` offsets. `inputs` / `outputs` describe the function's
+feature arena at its `rknpu.dram` offsets. Constants read only as conv weights / biases
+are marked `rknpu.packed` and hold a zero splat: their values are in the weight arena
+(`rkc.backends.codegen.host_program_text`). `inputs` / `outputs` describe the function's
 arguments and results as the host sees them.
 
 Where each part lives in the `.rknn` file (`program_to_rknn`, format 6, readable by

@@ -7,8 +7,9 @@ container (`rkc.backends.program.program_bytes`), optionally encrypted
 
 Invariants: every error is an RkcError (exit code 2, one line); the output is written to
 a temporary file and renamed, so an error leaves nothing half-written; `--save-ir DIR`
-writes each stage's IR (imported.mlir, quantized.mlir, lowered.mlir: the host program
-with its task ranges) as soon as the stage is done.
+writes each stage's IR (imported.mlir, quantized.mlir, lowered.mlir: the lowering's
+output; program.mlir: the host program the file carries, with task ranges and the conv
+weights elided) as soon as the stage is done.
 """
 
 from __future__ import annotations
@@ -89,7 +90,9 @@ def cmd_compile(args: argparse.Namespace) -> None:
     lowered = lower(module, chip, args.cores)
     summary = summarize(lowered)
     program = compile_program(lowered, chip, args.cores, show_progress=not args.quiet)
-    _save_ir(args.save_ir, "lowered.mlir", program.host_ir)
+    if args.save_ir:  # the lowering's output (all weights) and the program's host IR
+        _save_ir(args.save_ir, "lowered.mlir", str(lowered))
+        _save_ir(args.save_ir, "program.mlir", program.host_ir)
     source = "ONNX" if Path(args.model).suffix.lower() == ".onnx" else "rkc IR"
     data = program_bytes(program, source)
     if key is not None:
@@ -128,7 +131,7 @@ def add_compile_parser(sub: argparse._SubParsersAction) -> None:
                    help="NPU cores to spread the tasks of a layer over (default: 1)")
     p.add_argument("--save-ir", metavar="DIR",
                    help="write every stage's IR into DIR (imported.mlir, quantized.mlir, "
-                        "lowered.mlir) for rkc-opt")
+                        "lowered.mlir, program.mlir) for rkc-opt")
     p.add_argument("--encrypt", metavar="KEYFILE",
                    help="encrypt the model with this key (32 raw bytes or a passphrase "
                         "file; needs rkc[crypto])")

@@ -46,8 +46,10 @@ def test_save_ir_writes_every_stage_and_ir_input_compiles(tmp_path, capsys):
     code, _, err = compile_cli(capsys, "conv_relu.onnx", out, "--save-ir", str(ir))
     assert code == 0, err
     assert sorted(p.name for p in ir.iterdir()) == ["imported.mlir", "lowered.mlir",
-                                                     "quantized.mlir"]
-    assert "rknpu.task_range = array<i64: 0, 1>" in (ir / "lowered.mlir").read_text()
+                                                     "program.mlir", "quantized.mlir"]
+    program = (ir / "program.mlir").read_text()
+    assert "rknpu.task_range = array<i64: 0, 1>" in program and "rknpu.packed" in program
+    assert "rknpu.packed" not in (ir / "lowered.mlir").read_text()
     # the quantized IR compiles to the same program
     again = tmp_path / "again.rknn"
     code, _, err = run_cli(main, ["compile", str(ir / "quantized.mlir"), "-q", "-o",
