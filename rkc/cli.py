@@ -300,6 +300,20 @@ def _report_rknn(args: argparse.Namespace) -> None:
     print(_report_perf(args, lowered, chip.name.lower(), program.cores))
 
 
+def command_memory_line(lowered, chip: str) -> str:
+    """Command memory of `lowered` as codegen builds it (register command words and task
+    records), or why it is not known (a chip or op codegen does not cover)."""
+    from rkc.backends.codegen import compile_program
+
+    try:
+        program = compile_program(lowered, chip)
+    except RkcError as e:
+        return f"Command memory: not known ({e})"
+    regcmd, records = len(program.regcmd), len(program.task_records)
+    return (f"Command memory: {regcmd + records} B ({(regcmd + records) / 1024:.2f} KiB: "
+            f"register commands {regcmd} B + task records {records} B)")
+
+
 def cmd_report(args: argparse.Namespace) -> None:
     from rkc.lowering.pipeline import lower
     from rkc.lowering.placement_report import placement_report
@@ -327,8 +341,8 @@ def cmd_report(args: argparse.Namespace) -> None:
         sections.append(f"tiling on {target.name}, {args.cores} core(s)\n\n"
                         + tiling_report(lowered, target.name, args.cores))
     if not chosen or "memory" in chosen:
-        sections.append(f"memory on {target.name}\n\n"
-                        + memory_report(lowered, target.name))
+        sections.append(f"memory on {target.name}\n\n" + memory_report(
+            lowered, target.name, command_memory_line(lowered, target.name.lower())))
     if "perf" in chosen:
         sections.append(_report_perf(args, lowered, target.name.lower(), args.cores))
     print(f"{args.model} on {target.name}\n")

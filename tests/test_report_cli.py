@@ -9,6 +9,7 @@ import pytest
 from test_cli import run_cli
 from test_quantize_fixtures import samples_for
 
+from rkc.backends.codegen import compile_program
 from rkc.cli import main as rkc_main
 from rkc.driver import load_module, parse_ir
 from rkc.lowering.memory_plan import format_memory
@@ -48,7 +49,10 @@ def test_full_report_of_quantized_ir(resblock_ir, capsys):
     assert (f"peak feature memory {plan.feature_bytes} B "
             f"({plan.feature_bytes / 1024:.2f} KiB)") in [" ".join(ln.split()) for ln in lines]
     assert format_memory(plan) in out
-    assert "Command memory: not known before codegen" in out
+    program = compile_program(lowered, "rk3588")
+    command = len(program.regcmd) + len(program.task_records)
+    assert (f"Command memory: {command} B ({command / 1024:.2f} KiB: register commands "
+            f"{len(program.regcmd)} B + task records {len(program.task_records)} B)") in out
     # the two 3x3 convs, one task each on RK3588, with their bank split
     assert "conv 'Conv_0' 3x32x32 -> 16x32x32 (3x3 stride 1, int8): NONE, 1 task(s)" in out
     assert "tile 0 (NONE, cbuf 1d+11w): core 0 out rows [0, 32) in rows [0, 32) pad 1/1" in out

@@ -16,9 +16,6 @@ from rkc.passes.rknpu_plan_memory import npu_feature_bytes, plan_function
 from rkc.passes.rknpu_tile import conv_geometry, op_label, plan_conv, tile_target
 from rkc.table import format_table
 
-COMMAND_MEMORY = ("Command memory: not known before codegen (the register command "
-                  "streams are built there)")
-
 
 def _kib(n: int) -> str:
     return f"{n / 1024:.2f} KiB"
@@ -61,12 +58,14 @@ def tiling_report(lowered: ModuleOp, target: str, cores: int = 1) -> str:
     return "\n".join(parts)
 
 
-def memory_report(lowered: ModuleOp, target: str, alignment: int = 64) -> str:
-    """The eval_memory-like table of the lowered module's plan, the live bound and the
+def memory_report(lowered: ModuleOp, target: str, command_memory: str,
+                  alignment: int = 64) -> str:
+    """The eval_memory-like table of the lowered module's plan, `command_memory` (a line
+    on the register command streams, which codegen builds), the live bound and the
     NC1HWC2 tensors' own peak."""
     buffers, plan = plan_function(lowered, target, alignment)
     native = npu_feature_bytes(buffers, alignment)
-    return (f"{format_memory(plan)}\n{COMMAND_MEMORY}\n"
+    return (f"{format_memory(plan)}\n{command_memory}\n"
             f"largest sum of buffers live at one step: {plan.live_peak_bytes} B "
             f"(the feature arena cannot be smaller)\n"
             f"NC1HWC2 tensors planned alone: {native} B ({_kib(native)}; what rknn-toolkit2 "
