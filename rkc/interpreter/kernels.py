@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from rkc.dialects.nn import pool_output_size
+from rkc.dialects.nn import conv_output_size, pool_output_size
 
 # ---------------------------------------------------------------------------
 # Helpers
@@ -117,6 +117,20 @@ def _patch_view(xp: np.ndarray, group: int, kernel: tuple[int, int], out: tuple[
         xp, ((kh - 1) * dh + 1, (kw - 1) * dw + 1), axis=(2, 3)
     )[:, :, : sh * (oh - 1) + 1 : sh, : sw * (ow - 1) + 1 : sw, ::dh, ::dw]
     return win.reshape(n, group, c // group, oh, ow, kh, kw).transpose(0, 1, 3, 4, 2, 5, 6)
+
+
+def conv_patches(x: np.ndarray, group: int, kernel: tuple[int, int],
+                 strides: Sequence[int], pads: Sequence[int], dilations: Sequence[int]
+                 ) -> np.ndarray:
+    """The patches of NCHW `x` zero-padded by ONNX `pads` as a strided view
+    [N, G, OH, OW, Cg, KH, KW] (the straightforward im2col, for kernels that need no
+    special layout: the integer and fp16 references)."""
+    (kh, kw), (sh, sw), (dh, dw) = kernel, strides, dilations
+    pt, pl, pb, pr = pads
+    _, _, h, wd = x.shape
+    out = (conv_output_size(h, kh, sh, pt, pb, dh), conv_output_size(wd, kw, sw, pl, pr, dw))
+    xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
+    return _patch_view(xp, group, (kh, kw), out, (sh, sw), (dh, dw))
 
 
 def _im2col(x: np.ndarray, group: int, kernel: tuple[int, int], out: tuple[int, int],

@@ -198,16 +198,10 @@ def _half_matmul_conv(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None,
     sums channel by channel, one rounding to f16), then the bias added in f16: what
     nn.gemm / nn.matmul's reference computes."""
     x, w = np.asarray(x, np.float16), np.asarray(w, np.float16)
-    n, c, h, wd = x.shape
-    o, cg, kh, kw = w.shape
-    (sh, sw), (dh, dw), (pt, pl, pb, pr) = strides, dilations, pads
-    oh = (h + pt + pb - (kh - 1) * dh - 1) // sh + 1
-    ow = (wd + pl + pr - (kw - 1) * dw - 1) // sw + 1
-    xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
-    win = np.lib.stride_tricks.sliding_window_view(
-        xp, ((kh - 1) * dh + 1, (kw - 1) * dw + 1), axis=(2, 3)
-    )[:, :, : sh * (oh - 1) + 1 : sh, : sw * (ow - 1) + 1 : sw, ::dh, ::dw]
-    cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(n, oh * ow, 1, c * kh * kw)
+    o, c, kh, kw = w.shape
+    patches = k.conv_patches(x, 1, (kh, kw), strides, pads, dilations)
+    n, _, oh, ow = patches.shape[:4]
+    cols = patches.reshape(n, oh * ow, 1, c * kh * kw)
     y = np.matmul(cols, w.reshape(o, c * kh * kw).T)  # [N, OH*OW, 1, O]
     y = y.reshape(n, oh, ow, o).transpose(0, 3, 1, 2)
     if bias is not None:

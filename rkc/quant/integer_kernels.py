@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rkc.interpreter.kernels import pool_output_size
+from rkc.interpreter.kernels import conv_patches, pool_output_size
 from rkc.quant import requant
 
 Pads = tuple[int, int, int, int]
@@ -117,17 +117,10 @@ def conv2d_acc(xc: np.ndarray, w: np.ndarray, strides: Pair, pads: Pads, dilatio
     """`acc[o] = sum (x - z_x) * w` for centred input `xc = x - z_x` (so padding, which
     contributes `x = z_x`, is 0): int64 [N, O, OH, OW]; NCHW / OIHW, ONNX pads."""
     xc, w = _i64(xc), _i64(w)
-    n, c, h, wd = xc.shape
     o, cg, kh, kw = w.shape
-    (sh, sw), (dh, dw), (pt, pl, pb, pr) = strides, dilations, pads
-    oh = (h + pt + pb - (kh - 1) * dh - 1) // sh + 1
-    ow = (wd + pl + pr - (kw - 1) * dw - 1) // sw + 1
-    xp = np.pad(xc, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
-    win = np.lib.stride_tricks.sliding_window_view(
-        xp, ((kh - 1) * dh + 1, (kw - 1) * dw + 1), axis=(2, 3)
-    )[:, :, : sh * (oh - 1) + 1 : sh, : sw * (ow - 1) + 1 : sw, ::dh, ::dw]
-    cols = win.reshape(n, group, cg, oh, ow, kh, kw).transpose(0, 1, 3, 4, 2, 5, 6)
-    cols = cols.reshape(n, group, oh * ow, cg * kh * kw)
+    patches = conv_patches(xc, group, (kh, kw), strides, pads, dilations)
+    n, _, oh, ow = patches.shape[:4]
+    cols = patches.reshape(n, group, oh * ow, cg * kh * kw)
     wm = w.reshape(group, o // group, cg * kh * kw).transpose(0, 2, 1)
     acc = _matmul(cols, wm)  # [N, G, OH*OW, O/G]
     return acc.transpose(0, 1, 3, 2).reshape(n, o, oh, ow)
