@@ -29,6 +29,7 @@ from rkc.backends.weights import (
 )
 from rkc.errors import RkcError
 from rkc.interpreter.rknpu_impls import to_native, to_nchw
+from rkc.lowering.dram import surface_pixels
 from rkc.lowering.tiling import band_rows
 from rkc.quant import integer_kernels as ik
 from rkc.quant.requant import multipliers
@@ -39,11 +40,6 @@ CHIPS = ("rk3588", "rk3568")
 REGCMD_BASE = 0x0010_0000
 BASES = {"x": 0x1000_0000, "y": 0x2000_0000, "w": 0x3000_0000, "b": 0x3800_0000,
          "z": 0x4000_0000}
-
-
-def _surface_pixels(chip: str, h: int, w: int) -> int:
-    align = get_target(chip).surface_pixel_align
-    return h * w if h * w == 1 else -(-h * w // align) * align
 
 
 def _native_bytes(x: np.ndarray, c2: int, surface_pixels: int, surfaces: int) -> bytes:
@@ -107,7 +103,7 @@ def run_conv_case(case: ConvCase, corrupt=None) -> tuple[np.ndarray, np.ndarray,
     ref = ik.conv2d(x, xq, w, w_scales, bias, yq, lo, hi, case.strides, case.pads,
                     case.dilations, k if case.depthwise else 1)
 
-    sp_in, sp_out = _surface_pixels(chip, case.h, case.w), _surface_pixels(chip, oh, ow)
+    sp_in, sp_out = surface_pixels(case.h, case.w, t), surface_pixels(oh, ow, t)
     kpad = t.padded_out_channels(k, "int8", case.depthwise)
     out_surfaces = max(-(-k // c2), kpad // c2)
     xf = Feature.native(Address("x"), case.cin, case.h, case.w, c2, sp_in)
@@ -316,9 +312,9 @@ def test_pool_task_matches_the_integer_kernels():
         rng = np.random.default_rng(5)
         c, h, w = 19, 7, 10
         x = rng.integers(-128, 128, (1, c, h, w)).astype(np.int8)
-        sp = _surface_pixels(chip, h, w)
+        sp = surface_pixels(h, w, get_target(chip))
         oh, ow = 4, 5
-        sp_out = _surface_pixels(chip, oh, ow)
+        sp_out = surface_pixels(oh, ow, get_target(chip))
         xf = Feature.native(Address("x"), c, h, w, c2, sp)
         yf = Feature.native(Address("y"), c, oh, ow, c2, sp_out)
         pool = pool_task(PoolTask("p", "max", xf, yf, (2, 2), (2, 2), (1, 1, 0, 0)), chip)
