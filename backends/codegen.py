@@ -27,7 +27,6 @@ and the feature: the program is never silently wrong.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -366,9 +365,6 @@ def post_op_stages(ctx: CodegenContext, op: rknpu.ConvOp, image: int = 0) -> dic
     post = rknpu.read_post_ops(op)
     if not post:
         return {}
-    if "post_ops" not in {f.name for f in dataclasses.fields(ConvTask)}:
-        kinds = ", ".join(s.kind for s in post)
-        raise _fail(op, f"fused post ops ({kinds}) are not expressible by ConvTask yet")
     stages = []
     for i, stage in enumerate(post):
         result = post[i + 1].input if i + 1 < len(post) else op.output.type.element_type

@@ -192,24 +192,19 @@ def staged_job(model: BenchModel, output: Path | None) -> dict:
         from rkc.registry import all_universe
 
         all_universe().all_passes  # noqa: B018  (the pass registry, loaded lazily)
-        try:
-            import rkc.backends.codegen  # noqa: F401
-        except ImportError:
-            pass
+        import rkc.backends.codegen  # noqa: F401
 
     clock.run("python imports", imports)
+    from rkc.backends.codegen import compile_program
+    from rkc.backends.program import program_bytes
     from rkc.driver import load_module
     from rkc.errors import RkcError
     from rkc.graph import input_names, main_function
     from rkc.lowering.pipeline import lowering_spec
-    from rkc.quant import lint as lint_module
     from rkc.quant.calibrate import calibrate
     from rkc.quant.dataset import Preprocess, add_normalization, load_dataset
-    from rkc.quant.pipeline import CLEANUP, PREPARE, prepare_float, run_passes
-
-    lint = lint_module.lint
-    # trees from before the lint run was merged into calibration lint a module of its own
-    recorder_class = getattr(lint_module, "MagnitudeRecorder", None)
+    from rkc.quant.lint import MagnitudeRecorder, lint
+    from rkc.quant.pipeline import CLEANUP, PREPARE, run_passes
 
     preprocess = Preprocess(model.mean, model.std)
     shapes = dict([model.input_shape]) if model.input_shape else None
@@ -223,8 +218,6 @@ def staged_job(model: BenchModel, output: Path | None) -> dict:
             return load_dataset(model.dataset, input_names(fn), in_shapes, preprocess)
 
         samples = clock.run("dataset", dataset)
-        if recorder_class is None:
-            clock.run("lint", lambda: lint(prepare_float(module, preprocess), samples[0]))
         # `rkc compile` prepares once (`prepare_float`), calibrates and lints that module
         state["m"] = module.clone()
         for spec in split_spec(PREPARE):
@@ -232,25 +225,16 @@ def staged_job(model: BenchModel, output: Path | None) -> dict:
         clock.run("prepare: add-normalization", lambda: add_normalization(state["m"], preprocess))
         prepared = state["m"]
         clock.run("prepare: verify", prepared.verify)
-        if recorder_class is None:
-            clock.run("calibrate", lambda: calibrate(prepared, samples, "minmax", False, []))
-        else:
-            recorder = recorder_class()  # lint's float run is calibration's first sample
-            clock.run("calibrate", lambda: calibrate(prepared, samples, "minmax", False,
-                                                     [recorder]))
-            clock.run("lint", lambda: lint(prepared, magnitudes=recorder.magnitudes))
+        recorder = MagnitudeRecorder()  # lint's float run is calibration's first sample
+        clock.run("calibrate", lambda: calibrate(prepared, samples, "minmax", False,
+                                                 [recorder]))
+        clock.run("lint", lambda: lint(prepared, magnitudes=recorder.magnitudes))
         state["m"] = prepared.clone()
         for spec in split_spec(f"nn-quantize{{dtype=int8 method=channel}},{CLEANUP}"):
             clock.run(f"quantize: {_pass_name(spec)}", lambda s=spec: run_passes(state["m"], s))
         state["m"] = state["m"].clone()
         for spec in split_spec(lowering_spec(TARGET, 1)):
             clock.run(f"lower: {_pass_name(spec)}", lambda s=spec: run_passes(state["m"], s))
-        try:
-            from rkc.backends.codegen import compile_program
-            from rkc.backends.program import program_bytes
-        except ImportError:
-            return {"rows": clock.rows, "error": "no rkc.backends.codegen yet",
-                    "resettable": clock.resettable}
         program = clock.run("codegen", lambda: compile_program(state["m"], TARGET, 1))
         data = clock.run("container", lambda: program_bytes(program, "ONNX"))
         if output is not None:

@@ -67,8 +67,7 @@ def _quantized(name: str, method: str, workdir: Path):
         models = _bench_models()
         path = models.write_model(name, workdir / f"{name}.onnx")
         module = import_onnx(path)
-        mean, std = models.PREPROCESS[name] if hasattr(models, "PREPROCESS") else \
-            ((0.0,), (1.0,))
+        mean, std = models.PREPROCESS[name]
         pre = Preprocess(tuple(mean), tuple(std))
         from rkc.graph import input_names, main_function
         fn = main_function(module)
