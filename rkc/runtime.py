@@ -35,6 +35,7 @@ import numpy as np
 from xdsl.dialects import func
 from xdsl.ir import SSAValue
 
+from rkc.backends.codegen import value_span
 from rkc.backends.program import (
     ARENA_FEATURES,
     ARENA_WEIGHTS,
@@ -43,8 +44,11 @@ from rkc.backends.program import (
     load_program,
 )
 from rkc.backends.regcmd import unpack_task_records
+from rkc.dialects import nn
 from rkc.errors import RkcError
 from rkc.graph import main_function, output_names
+from rkc.lowering.dram import decode, encode, storage_of
+from rkc.passes.rknpu_plan_memory import DRAM_ATTR
 from rkc.sim import Memory, Npu
 from rkc.targets import get_target
 
@@ -84,10 +88,7 @@ class ProgramRunner:
 
     # ------------------------------------------------------------------ arena access
     def _store(self, value: SSAValue, array: np.ndarray) -> None:
-        from rkc.backends.codegen import value_span
-        from rkc.lowering.dram import encode, storage_of
-
-        offset, size = value_span(value)
+        offset, _ = value_span(value)
         data = encode(np.asarray(array), storage_of(value, self.target))
         if offset + data.size > self.features.data.size:
             raise RkcError(f"value of {data.size} bytes at {offset} outside the "
@@ -95,16 +96,11 @@ class ProgramRunner:
         self.features.data[offset:offset + data.size] = data
 
     def _load(self, value: SSAValue) -> np.ndarray:
-        from rkc.backends.codegen import value_span
-        from rkc.lowering.dram import decode, storage_of
-
         offset, _ = value_span(value)
         storage = storage_of(value, self.target)
         return decode(self.features.data[offset:offset + storage.size], storage)
 
     def _has_span(self, value: SSAValue) -> bool:
-        from rkc.passes.rknpu_plan_memory import DRAM_ATTR
-
         op = value.owner
         return hasattr(op, "attributes") and DRAM_ATTR in op.attributes
 
@@ -113,7 +109,6 @@ class ProgramRunner:
             ) -> dict[str, np.ndarray]:
         """The outputs (IR values, by output name) for `inputs` (the function's argument
         types, by name or position)."""
-        from rkc.dialects import nn
         from rkc.interpreter import order_inputs
 
         args = order_inputs(self.module, inputs)
