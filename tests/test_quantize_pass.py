@@ -179,12 +179,12 @@ class QuantGraphBuilder(GraphBuilder):
 
 
 @st.composite
-def quant_graphs(draw, max_ops: int = 8) -> Graph:
-    """Like `strategies.nn_graphs`, with `QuantGraphBuilder`'s ops, one f32 input or
-    two, and `rkc.precision = "fp16"` on about one op in eight."""
+def quant_graphs(draw, max_ops: int = 8, builder: type = QuantGraphBuilder) -> Graph:
+    """Like `strategies.nn_graphs`, with `builder`'s ops (default `QuantGraphBuilder`),
+    one f32 input or two, and `rkc.precision = "fp16"` on about one op in eight."""
     first = _input_shape(draw)
     shapes = [first] if draw(st.booleans()) else [first, first]
-    module = build_random_module(draw, shapes, QuantGraphBuilder, max_ops)
+    module = build_random_module(draw, shapes, builder, max_ops)
     for op in main_function(module).body.block.ops:
         if isinstance(op, nn.NNOp) and draw(st.integers(0, 7)) == 0:
             op.attributes[PRECISION_ATTR] = StringAttr("fp16")

@@ -21,9 +21,9 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from strategies import Graph, _input_shape, _shape, build_random_module
+from strategies import Graph, _shape
 from test_quantize_fixtures import VENDOR, quantize
-from test_quantize_pass import QuantGraphBuilder, prepare, quantized
+from test_quantize_pass import QuantGraphBuilder, prepare, quant_graphs, quantized
 from xdsl.dialects.builtin import ModuleOp, StringAttr, TensorType, f16
 from xdsl.ir import Block
 
@@ -34,7 +34,6 @@ from rkc.graph import main_function
 from rkc.interpreter import run_module
 from rkc.interpreter.rknpu_impls import _conv, to_native, to_nchw
 from rkc.lowering.legality import data_type, npu_obstacle
-from rkc.passes.nn_quantize import PRECISION_ATTR
 from rkc.passes.nn_to_rknpu import obstacle
 from rkc.quant.dataset import Preprocess, load_dataset
 from rkc.quant.pipeline import quantize_model, run_passes
@@ -143,18 +142,9 @@ class LoweringGraphBuilder(QuantGraphBuilder):
         return True
 
 
-@st.composite
-def lowering_graphs(draw, max_ops: int = 8) -> Graph:
-    """Random graphs with `LoweringGraphBuilder`'s ops; `rkc.precision = "fp16"` on
-    about one op in eight (as `quant_graphs`)."""
-    first = _input_shape(draw)
-    shapes = [first] if draw(st.booleans()) else [first, first]
-    module = build_random_module(draw, shapes, LoweringGraphBuilder, max_ops)
-    for op in main_function(module).body.block.ops:
-        if isinstance(op, nn.NNOp) and draw(st.integers(0, 7)) == 0:
-            op.attributes[PRECISION_ATTR] = StringAttr("fp16")
-    module.verify()
-    return Graph(module, shapes)
+def lowering_graphs(max_ops: int = 8) -> st.SearchStrategy[Graph]:
+    """`quant_graphs` with `LoweringGraphBuilder`'s ops."""
+    return quant_graphs(max_ops, LoweringGraphBuilder)
 
 
 # ---------------------------------------------------------------------------
